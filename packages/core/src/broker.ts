@@ -1,0 +1,266 @@
+import { Buffer } from 'node:buffer';
+import type { Clock } from './clock.js';
+import { decodeEnvelope, digestKeyId, encodeEnvelope } from './envelope.js';
+import { TrousseauError, isTrousseauError } from './errors.js';
+import { HealthMonitor, type ProviderHealth } from './health-monitor.js';
+import { isValidKeyId } from './key-id.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { KeyProvider, RequestContext } from './provider.js';
+import { raceAbort } from './request-context.js';
+
+/** The largest ciphertext the broker will try to open: v1beta1 stores it with a 16-bit length. */
+export const MAX_CIPHERTEXT_BYTES = 65_535;
+
+export interface BrokerOptions {
+  /** Provider instances by config name. The broker owns them and closes them. */
+  readonly providers: ReadonlyMap<string, KeyProvider>;
+  /** The instance used for new encryptions. */
+  readonly encryptWith: string;
+  readonly maxPlaintextBytes: number;
+  readonly healthCheckIntervalMs: number;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+}
+
+/** What the front-end answers the apiserver's Status with. */
+export interface BrokerStatus {
+  readonly healthy: boolean;
+  /** The key id new encryptions get; undefined until the provider has reported one. */
+  readonly keyId: string | undefined;
+  readonly reason: string | undefined;
+  /** The encrypting provider's key is gone: Status must fail, not merely report unhealthy. */
+  readonly keyUnusable: boolean;
+}
+
+export interface BrokerEncryptResult {
+  /** The envelope: header plus the provider's ciphertext. */
+  readonly ciphertext: Buffer;
+  readonly keyId: string;
+}
+
+/**
+ * Routes calls between the front-end and the providers: new encryptions go to one instance, decryptions
+ * go to the instance the envelope header names. Enforces input limits, deadlines and error codes, and
+ * keeps the key id the apiserver sees consistent between Encrypt and Status.
+ */
+export class Broker {
+  readonly #providers: ReadonlyMap<string, KeyProvider>;
+  readonly #encryptWith: string;
+  readonly #maxPlaintextBytes: number;
+  readonly #monitor: HealthMonitor;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #clock: Clock;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: BrokerOptions) {
+    const encrypting = options.providers.get(options.encryptWith);
+    if (encrypting === undefined) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CONFIG_INVALID',
+        `encryptWith names unknown provider "${options.encryptWith}"`,
+      );
+    }
+    this.#providers = options.providers;
+    this.#encryptWith = options.encryptWith;
+    this.#maxPlaintextBytes = Math.min(
+      options.maxPlaintextBytes,
+      encrypting.capabilities?.maxPlaintextBytes ?? Number.POSITIVE_INFINITY,
+    );
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+    this.#clock = options.clock;
+    this.#monitor = new HealthMonitor({
+      providers: options.providers,
+      intervalMs: options.healthCheckIntervalMs,
+      logger: options.logger,
+      metrics: options.metrics,
+      clock: options.clock,
+    });
+  }
+
+  get encryptWith(): string {
+    return this.#encryptWith;
+  }
+
+  get maxPlaintextBytes(): number {
+    return this.#maxPlaintextBytes;
+  }
+
+  /** Runs the first health check of every provider, then keeps them fresh in the background. */
+  start(): Promise<void> {
+    return this.#monitor.start();
+  }
+
+  /** Checks every provider now instead of waiting for the interval. */
+  refreshHealth(): Promise<void> {
+    return this.#monitor.refresh();
+  }
+
+  async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<BrokerEncryptResult> {
+    this.#assertOpen();
+    if (plaintext.length === 0) {
+      throw new TrousseauError('TROUSSEAU_ERR_REQUEST_EMPTY', 'plaintext is empty');
+    }
+    if (plaintext.length > this.#maxPlaintextBytes) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_REQUEST_TOO_LARGE',
+        `plaintext is ${plaintext.length} bytes; at most ${this.#maxPlaintextBytes} are accepted`,
+      );
+    }
+    const name = this.#encryptWith;
+    const provider = this.#provider(name);
+    const result = await this.#call(name, 'encrypt', request, () => provider.encrypt(plaintext, request));
+    if (!isValidKeyId(result.keyId)) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+        `provider "${name}" returned a key id that is empty or over 1024 bytes`,
+      );
+    }
+    this.#monitor.noteKeyId(name, result.keyId);
+    const ciphertext = encodeEnvelope({
+      instance: name,
+      keyId: result.keyId,
+      keyRef: result.keyRef,
+      payload: result.ciphertext,
+    });
+    return { ciphertext, keyId: result.keyId };
+  }
+
+  /**
+   * Opens an envelope with the instance its header names. When `expectedKeyId` is given (v2 sends back the
+   * key id Encrypt returned), it must be the key id the envelope was made under.
+   */
+  async decrypt(
+    ciphertext: Uint8Array,
+    request: RequestContext,
+    expectedKeyId?: string,
+  ): Promise<Uint8Array> {
+    this.#assertOpen();
+    if (ciphertext.length === 0)
+      throw new TrousseauError('TROUSSEAU_ERR_REQUEST_EMPTY', 'ciphertext is empty');
+    if (ciphertext.length > MAX_CIPHERTEXT_BYTES) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_REQUEST_TOO_LARGE',
+        `ciphertext is ${ciphertext.length} bytes; at most ${MAX_CIPHERTEXT_BYTES} are accepted`,
+      );
+    }
+    const envelope = decodeEnvelope(ciphertext);
+    const provider = this.#providers.get(envelope.instance);
+    if (provider === undefined) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CIPHERTEXT_UNKNOWN_PROVIDER',
+        `ciphertext was made by provider "${envelope.instance}", which is not configured (configured: ${[...this.#providers.keys()].join(', ')})`,
+      );
+    }
+    if (
+      expectedKeyId !== undefined &&
+      expectedKeyId !== '' &&
+      !Buffer.from(digestKeyId(expectedKeyId)).equals(envelope.keyIdDigest)
+    ) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CIPHERTEXT_KEY_ID_MISMATCH',
+        'the key_id sent with the ciphertext is not the key id it was encrypted under',
+      );
+    }
+    const plaintext = await this.#call(envelope.instance, 'decrypt', request, () =>
+      provider.decrypt({ ciphertext: envelope.payload, keyRef: envelope.keyRef }, request),
+    );
+    if (plaintext.length === 0) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+        `provider "${envelope.instance}" returned an empty plaintext`,
+      );
+    }
+    return plaintext;
+  }
+
+  /** The encrypting provider's cached health, as the apiserver's Status needs it. Never calls a KMS. */
+  status(): BrokerStatus {
+    const health = this.#monitor.get(this.#encryptWith);
+    const healthy = health?.state === 'healthy';
+    return {
+      healthy,
+      keyId: health?.keyId,
+      reason: healthy ? undefined : (health?.reason ?? 'not checked yet'),
+      keyUnusable: health?.keyUnusable === true,
+    };
+  }
+
+  /** Every provider's cached health, for the operator endpoints. */
+  health(): ProviderHealth[] {
+    return this.#monitor.all();
+  }
+
+  async #call<T>(
+    name: string,
+    operation: 'encrypt' | 'decrypt',
+    request: RequestContext,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const started = this.#clock.now();
+    let outcome = 'OK';
+    try {
+      return await raceAbort(
+        Promise.resolve().then(work),
+        request.signal,
+        `${operation} with provider "${name}"`,
+      );
+    } catch (error) {
+      const failure = isTrousseauError(error)
+        ? error
+        : new TrousseauError(
+            'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+            `provider "${name}" failed: ${messageOf(error)}`,
+            {
+              cause: error,
+            },
+          );
+      outcome = failure.code;
+      request.logger.warn(
+        { provider: name, operation, code: failure.code, err: failure.message },
+        `${operation} failed`,
+      );
+      throw failure;
+    } finally {
+      this.#metrics.observe('provider_request_duration_seconds', (this.#clock.now() - started) / 1000, {
+        provider: name,
+        operation,
+        outcome,
+      });
+    }
+  }
+
+  #provider(name: string): KeyProvider {
+    const provider = this.#providers.get(name);
+    if (provider === undefined)
+      throw new TrousseauError('TROUSSEAU_ERR_INTERNAL', `provider "${name}" is not loaded`);
+    return provider;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed !== undefined)
+      throw new TrousseauError('TROUSSEAU_ERR_SHUTTING_DOWN', 'Trousseau is shutting down');
+  }
+
+  /** Stops health checks and closes every provider. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#monitor.stop();
+      const results = await Promise.allSettled(
+        [...this.#providers.values()].map((provider) => provider.close()),
+      );
+      for (const result of results) {
+        if (result.status === 'rejected')
+          this.#logger.warn({ err: messageOf(result.reason) }, 'provider close failed');
+      }
+    })();
+    return this.#closed;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

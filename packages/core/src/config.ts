@@ -1,0 +1,135 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';
+import { INSTANCE_NAME_PATTERN } from './envelope.js';
+
+const providerEntrySchema = z.strictObject({
+  name: z
+    .string()
+    .regex(
+      INSTANCE_NAME_PATTERN,
+      'must be 1-63 characters of a-z, 0-9 and "-", starting and ending alphanumeric',
+    ),
+  type: z.string().min(1, 'must name a built-in provider (local, vault, awskms, azure) or an npm package'),
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** The config file, version 1. Unknown keys are errors, so a typo never passes silently. */
+export const configSchema = z
+  .strictObject({
+    version: z.literal(1, 'must be 1 (the only config version this build reads)'),
+    socket: z
+      .strictObject({
+        path: z.string().min(1).default('/var/run/trousseau/kms.sock'),
+        mode: z
+          .string()
+          .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "0600"')
+          .default('0600'),
+        uid: z.number().int().nonnegative().optional(),
+        gid: z.number().int().nonnegative().optional(),
+      })
+      .prefault({}),
+    encryptWith: z.string().optional(),
+    providers: z.array(providerEntrySchema).min(1, 'must list at least one provider'),
+    kms: z
+      .strictObject({
+        /** What v2 Status answers as `version`: "v2" for Kubernetes 1.29+, "v2beta1" for 1.27-1.28. */
+        statusVersion: z.enum(['v2', 'v2beta1']).default('v2'),
+        /** How often the background health check asks each provider, in seconds. */
+        healthCheckIntervalSeconds: z.number().positive().max(3600).default(10),
+        /** Largest plaintext accepted, in bytes (kube-apiserver sends 32-byte keys). */
+        maxPlaintextBytes: z.number().int().min(32).max(4096).default(512),
+      })
+      .prefault({}),
+    logging: z
+      .strictObject({
+        level: z.enum(LOG_LEVELS).default('info'),
+        format: z.enum(['json', 'pretty']).default('json'),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.providers.forEach((provider, index) => {
+      if (seen.has(provider.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', index, 'name'],
+          message: `duplicate provider name "${provider.name}"`,
+        });
+      }
+      seen.add(provider.name);
+    });
+    if (config.encryptWith === undefined) {
+      if (config.providers.length > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['encryptWith'],
+          message: 'is required when more than one provider is listed: name the provider for new encryptions',
+        });
+      }
+    } else if (!seen.has(config.encryptWith)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encryptWith'],
+        message: `names "${config.encryptWith}", which is not in providers (${[...seen].join(', ')})`,
+      });
+    }
+  });
+
+export type TrousseauConfig = z.output<typeof configSchema>;
+export type ProviderEntry = TrousseauConfig['providers'][number];
+
+/** A validated config with where it came from. */
+export interface LoadedConfig {
+  readonly config: TrousseauConfig;
+  /** Absolute path of the file, or a label such as `(embedded default)`. */
+  readonly file: string;
+  /** Directory that relative paths in the file resolve against. */
+  readonly dir: string;
+}
+
+/** The provider used for new encryptions. */
+export function encryptingProvider(config: TrousseauConfig): ProviderEntry {
+  const name = config.encryptWith ?? config.providers[0]?.name;
+  const entry = config.providers.find((provider) => provider.name === name);
+  if (entry === undefined) throw new Error('unreachable: config validation guarantees the provider exists');
+  return entry;
+}
+
+/** Validates a parsed document; errors name `file` and the path of every bad field. */
+export function parseConfig(value: unknown, file: string, dir: string): LoadedConfig {
+  const result = configSchema.safeParse(value);
+  if (!result.success) {
+    const issues: ConfigIssue[] = result.error.issues.map((issue) => ({
+      path: formatConfigPath(issue.path),
+      message: issue.message,
+    }));
+    throw new ConfigError(file, issues);
+  }
+  return { config: result.data, file, dir };
+}
+
+/** Reads, parses (YAML or JSON) and validates a config file. */
+export async function loadConfigFile(path: string): Promise<LoadedConfig> {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be read';
+    throw new ConfigError(file, [{ path: '', message: reason }], { cause: error });
+  }
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      document.errors.map((error) => ({ path: '', message: `YAML syntax: ${error.message}` })),
+    );
+  }
+  return parseConfig(document.toJS() as unknown, file, dirname(file));
+}

@@ -1,0 +1,64 @@
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { MAX_CIPHERTEXT_BYTES, type Broker } from '../broker.js';
+import { TrousseauError } from '../errors.js';
+import type {
+  V1DecryptRequest,
+  V1DecryptResponse,
+  V1EncryptRequest,
+  V1EncryptResponse,
+  V1VersionRequest,
+  V1VersionResponse,
+} from './messages.js';
+import { unaryHandler, type HandlerDeps } from './unary-handler.js';
+
+const API_VERSION = 'v1beta1';
+
+function checkVersion(version: string): void {
+  if (version !== '' && version !== API_VERSION) {
+    throw new TrousseauError(
+      'TROUSSEAU_ERR_REQUEST_INVALID',
+      `unsupported KMS API version "${version}" (this service is ${API_VERSION})`,
+    );
+  }
+}
+
+/** `v1beta1.KeyManagementService`, for clusters that still use KMS v1. */
+export function kmsV1beta1Service(
+  broker: Broker,
+  runtime: { name: string; version: string },
+  deps: HandlerDeps,
+): UntypedServiceImplementation {
+  return {
+    Version: unaryHandler<V1VersionRequest, V1VersionResponse>('v1beta1', 'Version', deps, async () => ({
+      version: API_VERSION,
+      runtime_name: runtime.name,
+      runtime_version: runtime.version,
+    })),
+    Encrypt: unaryHandler<V1EncryptRequest, V1EncryptResponse>(
+      'v1beta1',
+      'Encrypt',
+      deps,
+      async (request, context) => {
+        checkVersion(request.version);
+        const result = await broker.encrypt(request.plain, context);
+        if (result.ciphertext.length > MAX_CIPHERTEXT_BYTES) {
+          throw new TrousseauError(
+            'TROUSSEAU_ERR_CIPHERTEXT_TOO_LARGE',
+            `ciphertext is ${result.ciphertext.length} bytes; KMS v1 stores at most ${MAX_CIPHERTEXT_BYTES}`,
+          );
+        }
+        return { cipher: result.ciphertext };
+      },
+    ),
+    Decrypt: unaryHandler<V1DecryptRequest, V1DecryptResponse>(
+      'v1beta1',
+      'Decrypt',
+      deps,
+      async (request, context) => {
+        checkVersion(request.version);
+        const plaintext = await broker.decrypt(request.cipher, context);
+        return { plain: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength) };
+      },
+    ),
+  };
+}

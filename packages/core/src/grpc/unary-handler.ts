@@ -1,0 +1,73 @@
+import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import { ERROR_CODES } from '../error-codes.js';
+import { toTrousseauError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { RequestContext } from '../provider.js';
+import { createRequestScope } from '../request-context.js';
+import { toServiceError } from './grpc-status.js';
+
+export interface HandlerDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  /** Aborted when the server stops: in-flight calls are told to wrap up. */
+  readonly shutdownSignal: AbortSignal;
+}
+
+function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number {
+  const deadline = call.getDeadline();
+  const value = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(value) ? value : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Turns `work` into a grpc-js unary handler: builds the request context (deadline, cancellation, a logger
+ * bound to the uid), maps thrown errors to gRPC statuses, and records a metric and a debug line per call.
+ */
+export function unaryHandler<Request, Response>(
+  api: 'v2' | 'v1beta1',
+  rpc: string,
+  deps: HandlerDeps,
+  work: (request: Request, context: RequestContext) => Promise<Response>,
+  uidOf: (request: Request) => string = () => '',
+): handleUnaryCall<Request, Response> {
+  return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
+    const started = deps.clock.now();
+    const scope = createRequestScope({
+      uid: uidOf(call.request),
+      deadline: deadlineOf(call),
+      logger: deps.logger.child({ api, rpc }),
+      now: () => deps.clock.now(),
+    });
+    const onCancelled = (): void => scope.cancel('the client cancelled the call');
+    const onShutdown = (): void => scope.cancel('the server is shutting down');
+    call.once('cancelled', onCancelled);
+    deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    const finish = (outcome: string): void => {
+      scope.dispose();
+      call.off('cancelled', onCancelled);
+      deps.shutdownSignal.removeEventListener('abort', onShutdown);
+      const seconds = (deps.clock.now() - started) / 1000;
+      const labels = { api, rpc, outcome };
+      deps.metrics.increment('grpc_requests_total', labels);
+      deps.metrics.observe('grpc_request_duration_seconds', seconds, labels);
+      scope.context.logger.debug({ outcome, durationMs: Math.round(seconds * 1000) }, 'kms call');
+    };
+    work(call.request, scope.context).then(
+      (response) => {
+        finish('OK');
+        callback(null, response);
+      },
+      (error: unknown) => {
+        const failure = toTrousseauError(error);
+        finish(failure.code);
+        if (ERROR_CODES[failure.code].fault === 'server') {
+          scope.context.logger.warn({ code: failure.code, err: failure.message }, 'kms call failed');
+        }
+        callback(toServiceError(failure), null);
+      },
+    );
+  };
+}

@@ -1,0 +1,163 @@
+import type { Clock } from './clock.js';
+import { isTrousseauError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { KeyProvider } from './provider.js';
+import { createRequestScope, raceAbort } from './request-context.js';
+
+/** What the broker knows of one provider instance, refreshed in the background. */
+export interface ProviderHealth {
+  readonly name: string;
+  readonly state: 'unknown' | 'healthy' | 'unhealthy';
+  /** Why it is unhealthy (or `'not checked yet'`); undefined when healthy. */
+  readonly reason?: string;
+  /** The last good key id: kept while the backend is briefly unreachable. */
+  readonly keyId?: string;
+  /** The key itself is gone (disabled, deleted, access revoked), not just the backend slow or down. */
+  readonly keyUnusable: boolean;
+  /** Epoch ms of the last finished check; 0 before the first. */
+  readonly checkedAt: number;
+}
+
+/**
+ * Asks every provider for its status on an interval and keeps the answers, so the apiserver's frequent
+ * Status calls are answered from memory and never cost a KMS round trip.
+ */
+export class HealthMonitor {
+  readonly #providers: ReadonlyMap<string, KeyProvider>;
+  readonly #health = new Map<string, ProviderHealth>();
+  /** When an encrypt last told us a key id, per provider: a check that began earlier must not undo it. */
+  readonly #keyIdNotedAt = new Map<string, number>();
+  readonly #intervalMs: number;
+  readonly #checkTimeoutMs: number;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #clock: Clock;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: {
+    providers: ReadonlyMap<string, KeyProvider>;
+    intervalMs: number;
+    logger: Logger;
+    metrics: Metrics;
+    clock: Clock;
+  }) {
+    this.#providers = options.providers;
+    this.#intervalMs = options.intervalMs;
+    this.#checkTimeoutMs = Math.min(options.intervalMs, 5_000);
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+    this.#clock = options.clock;
+    for (const name of this.#providers.keys()) {
+      this.#health.set(name, {
+        name,
+        state: 'unknown',
+        reason: 'not checked yet',
+        keyUnusable: false,
+        checkedAt: 0,
+      });
+    }
+  }
+
+  /** Runs a first check of every provider (awaited), then keeps checking on the interval. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      void this.refresh().finally(() => this.#schedule());
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Checks every provider now; concurrent callers share one round. */
+  refresh(): Promise<void> {
+    this.#running ??= Promise.all([...this.#providers].map(([name, provider]) => this.#check(name, provider)))
+      .then(() => undefined)
+      .finally(() => {
+        this.#running = undefined;
+      });
+    return this.#running;
+  }
+
+  async #check(name: string, provider: KeyProvider): Promise<void> {
+    const startedAt = this.#clock.now();
+    const scope = createRequestScope({
+      uid: `health-${name}`,
+      deadline: this.#clock.now() + this.#checkTimeoutMs,
+      logger: this.#logger,
+      now: () => this.#clock.now(),
+    });
+    let next: ProviderHealth;
+    try {
+      const status = await raceAbort(provider.status(scope.context), scope.context.signal, 'health check');
+      next = status.healthy
+        ? { name, state: 'healthy', keyId: status.keyId, keyUnusable: false, checkedAt: this.#clock.now() }
+        : {
+            name,
+            state: 'unhealthy',
+            reason: status.reason,
+            keyId: status.keyId ?? this.#health.get(name)?.keyId,
+            keyUnusable: status.keyUnusable === true,
+            checkedAt: this.#clock.now(),
+          };
+    } catch (error) {
+      const reason = isTrousseauError(error) || error instanceof Error ? error.message : String(error);
+      next = {
+        name,
+        state: 'unhealthy',
+        reason: `status check failed: ${reason}`,
+        keyId: this.#health.get(name)?.keyId,
+        keyUnusable: false,
+        checkedAt: this.#clock.now(),
+      };
+    } finally {
+      scope.dispose();
+    }
+    const previous = this.#health.get(name);
+    if ((this.#keyIdNotedAt.get(name) ?? -1) >= startedAt && previous?.keyId !== undefined) {
+      next = { ...next, keyId: previous.keyId };
+    }
+    this.#record(previous, next);
+  }
+
+  #record(previous: ProviderHealth | undefined, next: ProviderHealth): void {
+    this.#health.set(next.name, next);
+    this.#metrics.set('provider_healthy', next.state === 'healthy' ? 1 : 0, { provider: next.name });
+    if (previous?.state !== next.state || previous.reason !== next.reason) {
+      if (next.state === 'healthy')
+        this.#logger.info({ provider: next.name, keyId: next.keyId }, 'provider healthy');
+      else this.#logger.warn({ provider: next.name, reason: next.reason }, 'provider unhealthy');
+    }
+    if (previous?.keyId !== undefined && next.keyId !== undefined && previous.keyId !== next.keyId) {
+      this.#logger.info({ provider: next.name, from: previous.keyId, to: next.keyId }, 'key id changed');
+    }
+  }
+
+  /** Records the key id a successful encrypt returned: it is the freshest word on the current key. */
+  noteKeyId(name: string, keyId: string): void {
+    const previous = this.#health.get(name);
+    if (previous === undefined || previous.keyId === keyId) return;
+    this.#keyIdNotedAt.set(name, this.#clock.now());
+    this.#record(previous, { ...previous, keyId });
+  }
+
+  get(name: string): ProviderHealth | undefined {
+    return this.#health.get(name);
+  }
+
+  all(): ProviderHealth[] {
+    return [...this.#health.values()];
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    await this.#running;
+  }
+}

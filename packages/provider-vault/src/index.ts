@@ -1,0 +1,2 @@
+// The `vault` provider. Work in progress: see the issue for this provider.
+export const PROVIDER_TYPE = 'vault';

@@ -1,0 +1,3 @@
+// @trousseau/testing: what provider authors and this repo's tests use.
+export { runProviderConformance, type ConformanceOptions, type ConformanceSubject } from './conformance.js';
+export { testRequestContext } from './request-context.js';

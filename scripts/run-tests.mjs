@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Runs every compiled test file (packages/*/dist/test, examples/*/dist/test) with node's test runner,
+// then prints the plain closing line "N passed, N failed" that CI reads.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const roots = ['packages', 'examples'];
+const files = [];
+function walk(dir) {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (entry.endsWith('.test.js')) files.push(path);
+  }
+}
+for (const root of roots) {
+  for (const pkg of readdirSync(root)) {
+    const testDir = join(root, pkg, 'dist', 'test');
+    try {
+      if (statSync(testDir).isDirectory()) walk(testDir);
+    } catch {
+      // a package without tests
+    }
+  }
+}
+const filter = process.argv.slice(2);
+const selected =
+  filter.length === 0 ? files : files.filter((file) => filter.some((part) => file.includes(part)));
+if (selected.length === 0) {
+  console.error('no test files found: run `pnpm run build` first');
+  process.exit(1);
+}
+
+const child = spawn(
+  process.execPath,
+  [
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    '--test-reporter-destination=.test-results.tap',
+    '--test-concurrency=2',
+    ...selected,
+  ],
+  { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NODE_ENV: 'test' } },
+);
+child.on('exit', async (code, signal) => {
+  const { readFileSync } = await import('node:fs');
+  let passed = 0;
+  let failed = 0;
+  try {
+    const tap = readFileSync('.test-results.tap', 'utf8');
+    passed = Number(/^# pass (\d+)/m.exec(tap)?.[1] ?? 0);
+    failed = Number(/^# fail (\d+)/m.exec(tap)?.[1] ?? 0);
+  } catch {
+    failed = failed || 1;
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(code ?? (signal ? 1 : 0));
+});
