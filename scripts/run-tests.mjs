@@ -5,7 +5,11 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots = ['packages', 'examples'];
+// Every workspace package: packages/*, examples/*, and deploy.
+const packageDirs = [
+  ...['packages', 'examples'].flatMap((root) => readdirSync(root).map((name) => join(root, name))),
+  'deploy',
+];
 const files = [];
 function walk(dir) {
   for (const entry of readdirSync(dir)) {
@@ -14,14 +18,12 @@ function walk(dir) {
     else if (entry.endsWith('.test.js')) files.push(path);
   }
 }
-for (const root of roots) {
-  for (const pkg of readdirSync(root)) {
-    const testDir = join(root, pkg, 'dist', 'test');
-    try {
-      if (statSync(testDir).isDirectory()) walk(testDir);
-    } catch {
-      // a package without tests
-    }
+for (const dir of packageDirs) {
+  const testDir = join(dir, 'dist', 'test');
+  try {
+    if (statSync(testDir).isDirectory()) walk(testDir);
+  } catch {
+    // a package without tests
   }
 }
 const filter = process.argv.slice(2);
