@@ -111,7 +111,8 @@ export function parseConfig(value: unknown, file: string, dir: string): LoadedCo
     }));
     throw new ConfigError(file, issues);
   }
-  return { config: result.data, file, dir };
+  const config = { ...result.data, socket: { ...result.data.socket, path: resolve(dir, result.data.socket.path) } };
+  return { config, file, dir };
 }
 
 /** Reads, parses (YAML or JSON) and validates a config file. */

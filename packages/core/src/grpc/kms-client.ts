@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import type {
   V1DecryptResponse,
@@ -27,7 +28,7 @@ export class KmsClient {
 
   constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
     const services = kmsServices();
-    const address = `unix://${socketPath}`;
+    const address = `unix://${resolve(socketPath)}`;
     const channelOptions = { 'grpc.default_authority': 'localhost' };
     this.v2 = new services.v2(address, credentials.createInsecure(), channelOptions);
     this.v1beta1 = new services.v1beta1(address, credentials.createInsecure(), channelOptions);

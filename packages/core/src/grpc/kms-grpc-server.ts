@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Broker } from '../broker.js';
 import type { Clock } from '../clock.js';
@@ -46,7 +47,7 @@ export class KmsGrpcServer {
 
   /** Binds to a unix socket path (the file must not exist). */
   listen(socketPath: string): Promise<void> {
-    const address = `unix://${socketPath}`;
+    const address = `unix://${resolve(socketPath)}`;
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(address, ServerCredentials.createInsecure(), (error) => {
         if (error !== null) {

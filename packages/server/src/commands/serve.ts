@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import { loadConfigFile, parseConfig, type LoadedConfig } from '@trousseau/core';
+import type { Command } from 'commander';
+import { embeddedDefaultConfig } from '../embedded-default.js';
+import { createLogger, type LogLevel } from '../logger.js';
+import { TrousseauServer } from '../trousseau-server.js';
+
+interface ServeOptions {
+  config?: string;
+  socket?: string;
+  logLevel?: LogLevel;
+  logFormat?: 'json' | 'pretty';
+}
+
+/** The config to serve: the file given, or the embedded default; `--socket` overrides the socket path. */
+async function resolveConfig(options: ServeOptions): Promise<{ loaded: LoadedConfig; embedded: boolean }> {
+  const embedded = options.config === undefined;
+  let loaded = embedded ? embeddedDefaultConfig(process.cwd()) : await loadConfigFile(options.config ?? '');
+  if (options.socket !== undefined) {
+    const { config } = loaded;
+    loaded = parseConfig(
+      { ...config, socket: { ...config.socket, path: resolve(options.socket) } },
+      loaded.file,
+      loaded.dir,
+    );
+  }
+  return { loaded, embedded };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the KMS v2 and v1beta1 APIs on a unix socket (with no --config: the embedded development default)')
+    .option('-c, --config <file>', 'config file (YAML); without it, the local provider with a development key ring')
+    .option('-s, --socket <path>', 'socket path (overrides the config file)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent (overrides the config file)')
+    .option('--log-format <format>', 'json or pretty (overrides the config file)')
+    .action(async (options: ServeOptions) => {
+      const { loaded, embedded } = await resolveConfig(options);
+      const logger = createLogger({
+        level: options.logLevel ?? loaded.config.logging.level,
+        format: options.logFormat ?? loaded.config.logging.format,
+      });
+      if (embedded) {
+        logger.warn(
+          { keyFile: loaded.config.providers[0]?.config['keyFile'] },
+          'DEVELOPMENT MODE: no --config given, serving the embedded default with a local development key ring. Do not use it for a real cluster.',
+        );
+      }
+      const server = await TrousseauServer.create({ loaded, logger });
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping: finishing in-flight calls');
+        server.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error instanceof Error ? error.message : String(error) }, 'unclean stop');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      try {
+        await server.listen();
+      } catch (error) {
+        await server.close();
+        throw error;
+      }
+    });
+}

@@ -1,0 +1,65 @@
+import { mkdir, chmod, chown, lstat, unlink } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { TrousseauError, type Logger } from '@trousseau/core';
+
+/** Linux limits a unix socket path to 107 bytes. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+function probe(path: string): Promise<'live' | 'stale'> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', () => resolve('stale'));
+  });
+}
+
+/**
+ * Makes the socket path ready to bind: creates its directory, replaces a stale socket left by a dead
+ * process, and refuses a live one or a path that is not a socket.
+ */
+export async function prepareSocketPath(path: string, logger: Logger): Promise<void> {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    throw new TrousseauError(
+      'TROUSSEAU_ERR_CONFIG_INVALID',
+      `socket path ${path} is ${Buffer.byteLength(path)} bytes; unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}`,
+    );
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if (!isSocket) {
+    throw new TrousseauError('TROUSSEAU_ERR_SOCKET_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
+  }
+  if ((await probe(path)) === 'live') {
+    throw new TrousseauError(
+      'TROUSSEAU_ERR_SOCKET_IN_USE',
+      `another process is serving on ${path}; stop it first or choose another socket path`,
+    );
+  }
+  logger.warn({ socket: path }, 'replacing a stale socket left by a process that is gone');
+  await unlink(path);
+}
+
+/** Applies the configured mode and owner to a freshly bound socket. */
+export async function secureSocket(path: string, options: { mode: string; uid?: number; gid?: number }): Promise<void> {
+  await chmod(path, Number.parseInt(options.mode, 8));
+  if (options.uid !== undefined || options.gid !== undefined) {
+    await chown(path, options.uid ?? -1, options.gid ?? -1);
+  }
+}
+
+/** Removes the socket file, ignoring one that is already gone. */
+export async function removeSocket(path: string): Promise<void> {
+  await unlink(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}

@@ -1,0 +1,106 @@
+import {
+  KmsGrpcServer,
+  type Broker,
+  type BuiltinProviders,
+  type Clock,
+  type LoadedConfig,
+  type Logger,
+  type Metrics,
+} from '@trousseau/core';
+import { createBroker, createTrousseauContainer } from '@trousseau/core/wiring';
+import { BUILTIN_PROVIDERS } from './builtin-providers.js';
+import { prepareSocketPath, removeSocket, secureSocket } from './socket-file.js';
+import { TROUSSEAU_VERSION } from './version.js';
+
+export interface TrousseauServerOptions {
+  readonly loaded: LoadedConfig;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  readonly clock?: Clock;
+  /** Extra or replacement provider types (tests add scripted ones). */
+  readonly builtins?: BuiltinProviders;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** How long a stop waits for in-flight calls before cancelling them. */
+  readonly drainTimeoutMs?: number;
+}
+
+/**
+ * The whole plugin as a value: providers, broker and the gRPC front-end, wired by the DI container.
+ * `listen()` binds the socket; `close()` drains and releases everything. Tests and tools compose it
+ * without a process.
+ */
+export class TrousseauServer {
+  readonly broker: Broker;
+  readonly socketPath: string;
+  readonly #grpc: KmsGrpcServer;
+  readonly #loaded: LoadedConfig;
+  readonly #logger: Logger;
+  readonly #drainTimeoutMs: number;
+  #listening = false;
+  #closed: Promise<void> | undefined;
+
+  private constructor(options: TrousseauServerOptions, broker: Broker, grpc: KmsGrpcServer) {
+    this.broker = broker;
+    this.#grpc = grpc;
+    this.#loaded = options.loaded;
+    this.#logger = options.logger;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    this.socketPath = options.loaded.config.socket.path;
+  }
+
+  /** Loads and creates every configured provider and builds the front-end; binds nothing yet. */
+  static async create(options: TrousseauServerOptions): Promise<TrousseauServer> {
+    const container = createTrousseauContainer({
+      config: options.loaded,
+      logger: options.logger,
+      builtins: { ...BUILTIN_PROVIDERS, ...options.builtins },
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
+    const broker = await createBroker(container);
+    const { config } = options.loaded;
+    const grpc = new KmsGrpcServer({
+      broker,
+      statusVersion: config.kms.statusVersion,
+      runtime: { name: 'trousseau', version: TROUSSEAU_VERSION },
+      logger: options.logger,
+      metrics: options.metrics ?? { increment: () => undefined, observe: () => undefined, set: () => undefined },
+      clock: options.clock ?? { now: () => Date.now() },
+    });
+    return new TrousseauServer(options, broker, grpc);
+  }
+
+  /** Checks the providers once, then binds the socket with the configured mode and owner. */
+  async listen(): Promise<void> {
+    const { socket } = this.#loaded.config;
+    await this.broker.start();
+    await prepareSocketPath(socket.path, this.#logger);
+    await this.#grpc.listen(socket.path);
+    this.#listening = true;
+    await secureSocket(socket.path, socket);
+    const status = this.broker.status();
+    this.#logger.info(
+      {
+        socket: socket.path,
+        mode: socket.mode,
+        encryptWith: this.broker.encryptWith,
+        keyId: status.keyId,
+        healthy: status.healthy,
+        config: this.#loaded.file,
+      },
+      'trousseau is serving KMS v2 and v1beta1',
+    );
+  }
+
+  /** Stops accepting calls, lets in-flight ones finish, closes the providers and removes the socket. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#grpc.shutdown(this.#drainTimeoutMs);
+      await this.broker.close();
+      if (this.#listening) await removeSocket(this.socketPath);
+      this.#logger.info({ socket: this.socketPath }, 'trousseau stopped');
+    })();
+    return this.#closed;
+  }
+}
