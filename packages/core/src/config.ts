@@ -111,7 +111,10 @@ export function parseConfig(value: unknown, file: string, dir: string): LoadedCo
     }));
     throw new ConfigError(file, issues);
   }
-  const config = { ...result.data, socket: { ...result.data.socket, path: resolve(dir, result.data.socket.path) } };
+  const config = {
+    ...result.data,
+    socket: { ...result.data.socket, path: resolve(dir, result.data.socket.path) },
+  };
   return { config, file, dir };
 }
 

@@ -71,7 +71,7 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   #keyId(keyRef: string, material: Buffer): string {
-    return `local:${keyRef}:${keyIdDigest([this.#file, keyRef, material.toString('base64')])}`;
+    return `local:${keyRef}:${keyIdDigest([keyRef, material.toString('base64')])}`;
   }
 
   #assertOpen(): void {

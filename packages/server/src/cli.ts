@@ -7,7 +7,9 @@ import { TROUSSEAU_VERSION } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('trousseau')
-    .description('Trousseau: a Kubernetes KMS plugin (KMS v2 and v1beta1) brokering Vault, AWS KMS, Azure Key Vault and more')
+    .description(
+      'Trousseau: a Kubernetes KMS plugin (KMS v2 and v1beta1) brokering Vault, AWS KMS, Azure Key Vault and more',
+    )
     .version(TROUSSEAU_VERSION, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
@@ -29,20 +31,27 @@ interface GrpcLikeError {
 }
 
 function isGrpcError(error: unknown): error is GrpcLikeError {
-  return typeof error === 'object' && error !== null && typeof (error as GrpcLikeError).code === 'number' && 'details' in error;
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as GrpcLikeError).code === 'number' &&
+    'details' in error
+  );
 }
 
 /** Runs the CLI; returns the exit code. Errors are printed as one readable message, never a stack. */
 export async function runCli(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (isTrousseauError(error)) {
       process.stderr.write(`trousseau: ${error.message}\n`);
-      return error.code === 'TROUSSEAU_ERR_CONFIG_INVALID' || error.code === 'TROUSSEAU_ERR_PROVIDER_LOAD' ? 2 : 1;
+      return error.code === 'TROUSSEAU_ERR_CONFIG_INVALID' || error.code === 'TROUSSEAU_ERR_PROVIDER_LOAD'
+        ? 2
+        : 1;
     }
     if (isGrpcError(error)) {
       const { status } = await import('@grpc/grpc-js');

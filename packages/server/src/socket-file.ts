@@ -37,7 +37,10 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
     throw error;
   }
   if (!isSocket) {
-    throw new TrousseauError('TROUSSEAU_ERR_SOCKET_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
+    throw new TrousseauError(
+      'TROUSSEAU_ERR_SOCKET_IN_USE',
+      `${path} exists and is not a socket; refusing to replace it`,
+    );
   }
   if ((await probe(path)) === 'live') {
     throw new TrousseauError(
@@ -50,7 +53,10 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
 }
 
 /** Applies the configured mode and owner to a freshly bound socket. */
-export async function secureSocket(path: string, options: { mode: string; uid?: number; gid?: number }): Promise<void> {
+export async function secureSocket(
+  path: string,
+  options: { mode: string; uid?: number; gid?: number },
+): Promise<void> {
   await chmod(path, Number.parseInt(options.mode, 8));
   if (options.uid !== undefined || options.gid !== undefined) {
     await chown(path, options.uid ?? -1, options.gid ?? -1);

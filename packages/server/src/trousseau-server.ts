@@ -65,7 +65,11 @@ export class TrousseauServer {
       statusVersion: config.kms.statusVersion,
       runtime: { name: 'trousseau', version: TROUSSEAU_VERSION },
       logger: options.logger,
-      metrics: options.metrics ?? { increment: () => undefined, observe: () => undefined, set: () => undefined },
+      metrics: options.metrics ?? {
+        increment: () => undefined,
+        observe: () => undefined,
+        set: () => undefined,
+      },
       clock: options.clock ?? { now: () => Date.now() },
     });
     return new TrousseauServer(options, broker, grpc);

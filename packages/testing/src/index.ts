@@ -1,3 +1,4 @@
 // @trousseau/testing: what provider authors and this repo's tests use.
 export { runProviderConformance, type ConformanceOptions, type ConformanceSubject } from './conformance.js';
+export { FaultyProvider, faultyProviderDefinition, type ProviderFaults } from './faulty-provider.js';
 export { testRequestContext } from './request-context.js';

@@ -15,7 +15,10 @@ function clientOptions(command: Command): Command {
     .option('--timeout <ms>', 'deadline of the call in milliseconds', '3000');
 }
 
-async function withClient<T>(options: ClientOptions, work: (client: KmsClient, timeoutMs: number) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  options: ClientOptions,
+  work: (client: KmsClient, timeoutMs: number) => Promise<T>,
+): Promise<T> {
   const timeoutMs = Number.parseInt(options.timeout, 10);
   const client = new KmsClient(options.socket, { timeoutMs });
   try {
@@ -51,7 +54,8 @@ export function registerClientCommands(program: Command): void {
     .option('--in <file>', 'read the plaintext from a file')
     .option('--uid <uid>', 'request uid (v2)', 'trousseau-cli')
     .action(async (text: string | undefined, options: ClientOptions & { in?: string; uid: string }) => {
-      const plaintext = options.in === undefined ? Buffer.from(text ?? '', 'utf8') : await readFile(options.in);
+      const plaintext =
+        options.in === undefined ? Buffer.from(text ?? '', 'utf8') : await readFile(options.in);
       await withClient(options, async (client) => {
         if (options.api === 'v1beta1') {
           const response = await client.v1Encrypt(plaintext);
@@ -68,15 +72,23 @@ export function registerClientCommands(program: Command): void {
     .argument('<ciphertext>', 'the ciphertext, base64')
     .option('--key-id <id>', 'the key id Encrypt returned (v2)', '')
     .option('--uid <uid>', 'request uid (v2)', 'trousseau-cli')
-    .addOption(new Option('--output <format>', 'how to print the plaintext').choices(['text', 'base64']).default('text'))
+    .addOption(
+      new Option('--output <format>', 'how to print the plaintext')
+        .choices(['text', 'base64'])
+        .default('text'),
+    )
     .action(
-      async (ciphertext: string, options: ClientOptions & { keyId: string; uid: string; output: 'text' | 'base64' }) => {
+      async (
+        ciphertext: string,
+        options: ClientOptions & { keyId: string; uid: string; output: 'text' | 'base64' },
+      ) => {
         const bytes = Buffer.from(ciphertext, 'base64');
         await withClient(options, async (client) => {
           const plaintext =
             options.api === 'v1beta1'
               ? (await client.v1Decrypt(bytes)).plain
-              : (await client.decrypt({ ciphertext: bytes, keyId: options.keyId, uid: options.uid })).plaintext;
+              : (await client.decrypt({ ciphertext: bytes, keyId: options.keyId, uid: options.uid }))
+                  .plaintext;
           process.stdout.write(`${plaintext.toString(options.output === 'text' ? 'utf8' : 'base64')}\n`);
         });
       },

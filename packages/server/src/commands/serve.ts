@@ -30,10 +30,18 @@ async function resolveConfig(options: ServeOptions): Promise<{ loaded: LoadedCon
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve the KMS v2 and v1beta1 APIs on a unix socket (with no --config: the embedded development default)')
-    .option('-c, --config <file>', 'config file (YAML); without it, the local provider with a development key ring')
+    .description(
+      'serve the KMS v2 and v1beta1 APIs on a unix socket (with no --config: the embedded development default)',
+    )
+    .option(
+      '-c, --config <file>',
+      'config file (YAML); without it, the local provider with a development key ring',
+    )
     .option('-s, --socket <path>', 'socket path (overrides the config file)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent (overrides the config file)')
+    .option(
+      '--log-level <level>',
+      'trace, debug, info, warn, error, fatal or silent (overrides the config file)',
+    )
     .option('--log-format <format>', 'json or pretty (overrides the config file)')
     .action(async (options: ServeOptions) => {
       const { loaded, embedded } = await resolveConfig(options);

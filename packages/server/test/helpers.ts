@@ -1,0 +1,172 @@
+import 'reflect-metadata';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KmsClient, parseConfig, silentLogger, type Logger } from '@trousseau/core';
+import localProvider, { createKeyRingFile } from '@trousseau/provider-local';
+import { faultyProviderDefinition, type FaultyProvider } from '@trousseau/testing';
+import { TrousseauServer } from '../src/index.js';
+
+/** The built CLI entry point. */
+export const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
+
+/** A scratch directory inside the server package, so packages installed for it resolve from there. */
+export const PACKAGE_DIR = fileURLToPath(new URL('../../', import.meta.url));
+
+export async function scratchDir(prefix = 'trousseau-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export interface TestServer {
+  readonly server: TrousseauServer;
+  readonly client: KmsClient;
+  readonly faulty: FaultyProvider;
+  readonly dir: string;
+  readonly keyFile: string;
+  readonly socket: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A real Trousseau front-end on a unix socket in a temp dir, with the local provider wrapped so the test
+ * can inject backend trouble, and a gRPC client dialled the way kube-apiserver dials.
+ */
+export async function startTestServer(
+  options: { kms?: Record<string, unknown>; logger?: Logger; extraProviders?: unknown[] } = {},
+): Promise<TestServer> {
+  const dir = await scratchDir();
+  const keyFile = join(dir, 'keys.json');
+  await createKeyRingFile(keyFile);
+  const socket = join(dir, 'kms.sock');
+  const { definition, instances } = faultyProviderDefinition(localProvider);
+  const loaded = parseConfig(
+    {
+      version: 1,
+      socket: { path: socket },
+      encryptWith: 'main',
+      providers: [
+        { name: 'main', type: 'faulty-local', config: { keyFile } },
+        ...(options.extraProviders ?? []),
+      ],
+      kms: options.kms ?? {},
+    },
+    join(dir, 'config.yaml'),
+    dir,
+  );
+  const server = await TrousseauServer.create({
+    loaded,
+    logger: options.logger ?? silentLogger,
+    builtins: { 'faulty-local': async () => ({ default: definition }) },
+    drainTimeoutMs: 2_000,
+  });
+  await server.listen();
+  const client = new KmsClient(socket, { timeoutMs: 3_000 });
+  const faulty = instances.get('main');
+  if (faulty === undefined) throw new Error('faulty provider not created');
+  return {
+    server,
+    client,
+    faulty,
+    dir,
+    keyFile,
+    socket,
+    async close() {
+      client.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the trousseau CLI to completion. */
+export function runCli(
+  args: string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A `trousseau serve` child process, with its output collected, stopped by {@link ServeProcess.stop}. */
+export interface ServeProcess {
+  output(): string;
+  /** Resolves once a line containing `text` has been logged. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+}
+
+export function startServe(args: string[], options: { cwd?: string } = {}): ServeProcess {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString();
+    for (const listener of listeners) listener();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    output: () => output,
+    exited,
+    waitFor(text, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (output.includes(text)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`timed out waiting for "${text}"; output so far:\n${output}`));
+        }, timeoutMs);
+        listeners.add(check);
+        void exited.then(() => {
+          if (!output.includes(text)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`serve exited before "${text}"; output:\n${output}`));
+          }
+        });
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
