@@ -31,8 +31,17 @@ export interface Envelope {
   readonly payload: Uint8Array;
 }
 
+const digestCache = new Map<string, Uint8Array>();
+
 export function digestKeyId(keyId: string): Uint8Array {
-  return createHash('sha256').update(keyId, 'utf8').digest().subarray(0, KEY_ID_DIGEST_BYTES);
+  let digest = digestCache.get(keyId);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(keyId, 'utf8').digest().subarray(0, KEY_ID_DIGEST_BYTES);
+    // Key ids are few (one per key version); the bound only guards against a provider minting many.
+    if (digestCache.size >= 1024) digestCache.clear();
+    digestCache.set(keyId, digest);
+  }
+  return digest;
 }
 
 export function encodeEnvelope(envelope: {

@@ -33,6 +33,7 @@ export { ERROR_CODES, type ErrorCode } from './error-codes.js';
 export { isTrousseauError, toTrousseauError, TrousseauError, type TrousseauErrorOptions } from './errors.js';
 export { KmsClient } from './grpc/kms-client.js';
 export { KmsGrpcServer, type KmsGrpcServerOptions } from './grpc/kms-grpc-server.js';
+export { kmsServices, PROTO_DIR } from './grpc/protos.js';
 export { V2_MAX_CIPHERTEXT_BYTES, type V2StatusVersion } from './grpc/kms-v2-service.js';
 export type {
   V1DecryptRequest,

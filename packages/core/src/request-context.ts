@@ -27,10 +27,14 @@ export function createRequestScope(options: {
   uid?: string;
   deadline: number;
   logger: Logger;
+  /** More fields bound to the request's logger besides its uid. */
+  bindings?: Record<string, unknown>;
   now?: () => number;
 }): RequestScope {
   const controller = new AbortController();
   const uid = options.uid === undefined || options.uid === '' ? randomUUID() : options.uid;
+  // The child logger is made on first use: most calls never log, and a child costs on the hot path.
+  let logger: Logger | undefined;
   const now = options.now ?? Date.now;
   let timer: NodeJS.Timeout | undefined;
   if (Number.isFinite(options.deadline)) {
@@ -43,7 +47,10 @@ export function createRequestScope(options: {
       uid,
       signal: controller.signal,
       deadline: options.deadline,
-      logger: options.logger.child({ requestId: uid }),
+      get logger() {
+        logger ??= options.logger.child({ ...options.bindings, requestId: uid });
+        return logger;
+      },
     },
     cancel(reason = 'request cancelled') {
       if (!controller.signal.aborted) controller.abort(new RequestCancelled(reason));

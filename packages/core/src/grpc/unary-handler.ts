@@ -38,7 +38,8 @@ export function unaryHandler<Request, Response>(
     const scope = createRequestScope({
       uid: uidOf(call.request),
       deadline: deadlineOf(call),
-      logger: deps.logger.child({ api, rpc }),
+      logger: deps.logger,
+      bindings: { api, rpc },
       now: () => deps.clock.now(),
     });
     const onCancelled = (): void => scope.cancel('the client cancelled the call');

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// pnpm bench: measures the KMS front-end over its unix socket from a separate load process, beside a
+// bare @grpc/grpc-js server on the same kind of socket, and writes the figures to docs/benchmarks.md.
+// Usage: pnpm bench [--seconds N] [--only NAME-SUBSTRING]
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { scenarios } from './bench/scenarios.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const seconds = Number(args[args.indexOf('--seconds') + 1] || 0) || 3;
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const concurrencies = [1, 16, 64];
+const ops = ['encrypt', 'decrypt'];
+
+function run(command, commandArgs, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], ...options });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${commandArgs.join(' ')} exited ${code}`))));
+  });
+}
+
+const results = [];
+const dir = await mkdtemp(join(tmpdir(), 'trousseau-bench-'));
+try {
+  for (const scenario of scenarios) {
+    if (only !== undefined && !scenario.name.includes(only)) continue;
+    process.stderr.write(`\n== ${scenario.name}\n`);
+    const target = await scenario.start({ dir, root });
+    try {
+      for (const op of ops) {
+        for (const concurrency of concurrencies) {
+          const line = await run(process.execPath, [join(root, 'scripts/bench/load.mjs'), target.socket, op, String(concurrency), String(seconds)], {
+            cwd: root,
+          });
+          const result = { scenario: scenario.name, ...JSON.parse(line.trim().split('\n').pop()) };
+          results.push(result);
+          process.stderr.write(
+            `${op.padEnd(8)} c=${String(concurrency).padStart(2)}  ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  errors ${result.errors}\n`,
+          );
+        }
+      }
+    } finally {
+      await target.stop();
+    }
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+await mkdir(join(root, 'bench-results'), { recursive: true });
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
+const stamp = new Date().toISOString();
+await writeFile(join(root, 'bench-results/latest.json'), JSON.stringify({ stamp, machine, seconds, results }, null, 2));
+
+const table = [
+  '| scenario | rpc | concurrency | ops/s | p50 ms | p99 ms | errors |',
+  '|---|---|---:|---:|---:|---:|---:|',
+  ...results.map(
+    (r) => `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
+  ),
+].join('\n');
+const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n<!-- bench:end -->`;
+const docPath = join(root, 'docs/benchmarks.md');
+let doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n');
+doc = doc.replace(/<!-- bench:start[\s\S]*<!-- bench:end -->/, generated);
+if (!only) await writeFile(docPath, doc);
+process.stderr.write(`\nwrote ${only ? 'bench-results/latest.json (partial run: docs unchanged)' : 'docs/benchmarks.md and bench-results/latest.json'}\n`);

@@ -1,0 +1,57 @@
+// The benchmark scenarios: each starts a server on a unix socket in `dir` and returns {socket, stop}.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Starts a process and resolves when its output contains `ready`. */
+export function startProcess(args, ready, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let output = '';
+    const onData = (chunk) => {
+      output += chunk;
+      if (output.includes(ready)) resolve(child);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('close', (code) => reject(new Error(`exited ${code} before ready:\n${output}`)));
+  });
+}
+
+function stopper(child) {
+  return () =>
+    new Promise((resolve) => {
+      child.removeAllListeners('close');
+      child.once('close', resolve);
+      child.kill('SIGTERM');
+    });
+}
+
+/** Runs `trousseau serve` with the given config object (providers etc.) on a fresh socket. */
+export async function startTrousseau({ dir, root }, name, config) {
+  const socket = join(dir, `${name}.sock`);
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, JSON.stringify({ version: 1, socket: { path: socket }, logging: { level: 'warn' }, ...config }));
+  const child = await startProcess([join(root, 'packages/server/dist/src/bin.js'), 'serve', '--config', file, '--log-level', 'info'], 'trousseau is serving', {
+    cwd: root,
+  });
+  return { socket, stop: stopper(child) };
+}
+
+export const scenarios = [
+  {
+    name: 'bare grpc-js (baseline)',
+    async start({ dir, root }) {
+      const socket = join(dir, 'bare.sock');
+      const child = await startProcess([join(root, 'scripts/bench/bare-server.mjs'), socket], 'bare server listening', { cwd: root });
+      return { socket, stop: stopper(child) };
+    },
+  },
+  {
+    name: 'trousseau + local',
+    start: (context) =>
+      startTrousseau(context, 'local', {
+        providers: [{ name: 'local', type: 'local', config: { keyFile: join(context.dir, 'bench-keys.json'), createIfMissing: true } }],
+      }),
+  },
+];
