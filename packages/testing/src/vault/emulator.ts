@@ -1,0 +1,564 @@
+// The Vault emulator: an HTTP(S) server on 127.0.0.1 (ephemeral port) over the emulator state, with
+// fault injection (latency, 5xx/429, dropped connections, refused connections) and a request log.
+import { randomBytes } from 'node:crypto';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { VaultHandler, type VaultResponse } from './handler.js';
+import type { VaultCapability } from './policy.js';
+import { normalizeMount, normalizeNamespace, VaultState } from './state.js';
+import { base62 } from './tokens.js';
+import { TransitKey } from './transit.js';
+
+export interface VaultEmulatorOptions {
+  /** PEM; when `requestClientCert`, clients without a certificate signed by `ca` are refused. */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestClientCert?: boolean };
+  /** ms epoch; drives token TTLs and key creation times (default Date.now). */
+  clock?: { now(): number };
+  /** Default random (`s.` + 24 characters); never expires. */
+  rootToken?: string;
+  /** 200 = Vault 1.4.3 behaviour (default), 400 = newer Vault. */
+  batchPartialFailureStatus?: 200 | 400;
+  /** Newer Vault adds `data.key_version` on encrypt (default false, as 1.4.3). */
+  returnKeyVersion?: boolean;
+  /** Default 204 (1.4.3); newer Vault answers 200 with the key. */
+  rotateStatus?: 204 | 200;
+  /**
+   * How a refused Kubernetes login answers: 500 with the plugin's message (Vault 1.4.3, default) or
+   * 403 `permission denied` (newer Vault).
+   */
+  kubernetesLoginFailureStatus?: 500 | 403;
+}
+
+export type FaultStatus = 500 | 502 | 503 | 429;
+
+export interface VaultFaults {
+  /** Delay before each answer (also before a dropped connection). */
+  latencyMs: number;
+  /** The next `count` requests (optionally only those whose path after `/v1/` matches) fail with `status`. */
+  failNext(count: number, status: FaultStatus, options?: { path?: string | RegExp }): void;
+  /** Destroy each request's socket without answering. */
+  dropConnections: boolean;
+  /** Stop listening (connections are refused) but keep the port; turning it off listens again. */
+  refuseConnections: boolean;
+}
+
+export interface VaultRequestRecord {
+  readonly method: string;
+  readonly path: string;
+  readonly namespace?: string;
+  readonly batchSize?: number;
+  readonly at: number;
+}
+
+export interface VaultScope {
+  namespace?: string;
+  mount?: string;
+}
+
+export interface VaultEmulator {
+  /** `http(s)://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly rootToken: string;
+  /** The key `PUT /v1/sys/unseal` accepts. */
+  readonly unsealKey: string;
+  close(): Promise<void>;
+  createKey(name: string, options?: VaultScope & { derived?: boolean }): void;
+  rotateKey(name: string, options?: VaultScope): void;
+  setMinDecryptionVersion(name: string, version: number, options?: VaultScope): void;
+  deleteKey(name: string, options?: VaultScope): void;
+  /** Key metadata as `GET transit/keys/:name` shows it, or undefined. */
+  readKey(name: string, options?: VaultScope): Record<string, unknown> | undefined;
+  writePolicy(
+    name: string,
+    rules: ReadonlyArray<{ path: string; capabilities: ReadonlyArray<VaultCapability> }>,
+    options?: { namespace?: string },
+  ): void;
+  createToken(options: {
+    policies: string[];
+    ttlSeconds?: number;
+    renewable?: boolean;
+    maxTtlSeconds?: number;
+    namespace?: string;
+    numUses?: number;
+  }): string;
+  revokeToken(token: string): void;
+  configureAppRole(options: {
+    mount?: string;
+    namespace?: string;
+    roleName: string;
+    roleId: string;
+    secretId: string;
+    policies: string[];
+    tokenTtlSeconds: number;
+    tokenMaxTtlSeconds?: number;
+    renewable?: boolean;
+  }): void;
+  configureKubernetesAuth(options: {
+    mount?: string;
+    namespace?: string;
+    role: string;
+    boundServiceAccountNames: string[];
+    boundNamespaces: string[];
+    policies: string[];
+    tokenTtlSeconds: number;
+  }): KubernetesIssuer;
+  seal(): void;
+  unseal(): void;
+  /** `sys/health` then answers 429 (unless `standbyok`). */
+  setStandby(standby: boolean): void;
+  /** `sys/health` then answers 501 and everything else 503. */
+  setInitialized(initialized: boolean): void;
+  readonly faults: VaultFaults;
+  /** Never holds tokens or plaintext. */
+  readonly requests: ReadonlyArray<VaultRequestRecord>;
+  clearRequests(): void;
+}
+
+export interface KubernetesIssuer {
+  /** A service-account JWT that this mount's Kubernetes login accepts (each call gives a new one). */
+  issueServiceAccountToken(options: { name: string; namespace: string }): string;
+  /** Invalidates a JWT, as deleting the service account would. */
+  revokeServiceAccountToken(jwt: string): void;
+}
+
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const JSON_HEADERS = { 'cache-control': 'no-store', 'content-type': 'application/json' };
+
+const FAULT_MESSAGES: Record<FaultStatus, (path: string) => string> = {
+  500: () => 'internal error',
+  502: () => 'error during forwarding RPC request',
+  503: () => 'local node not active but active cluster node not found',
+  429: (path) => `request path "${path}": rate limit quota exceeded`,
+};
+
+interface PendingFailure {
+  remaining: number;
+  readonly status: FaultStatus;
+  readonly path: string | RegExp | undefined;
+}
+
+class Faults implements VaultFaults {
+  latencyMs = 0;
+  dropConnections = false;
+  #refusing = false;
+
+  constructor(
+    private readonly failures: PendingFailure[],
+    private readonly onRefuse: (refuse: boolean) => void,
+  ) {}
+
+  failNext(count: number, status: FaultStatus, options?: { path?: string | RegExp }): void {
+    if (count > 0) this.failures.push({ remaining: count, status, path: options?.path });
+  }
+
+  get refuseConnections(): boolean {
+    return this.#refusing;
+  }
+
+  set refuseConnections(value: boolean) {
+    this.#refusing = value;
+    this.onRefuse(value);
+  }
+}
+
+class VaultEmulatorServer implements VaultEmulator {
+  readonly #state: VaultState;
+  readonly #handler: VaultHandler;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #requests: VaultRequestRecord[] = [];
+  readonly #failures: PendingFailure[] = [];
+  readonly #now: () => number;
+  readonly #scheme: 'http' | 'https';
+  #port = 0;
+  #refusing = false;
+  #closed = false;
+  readonly faults: Faults;
+
+  constructor(options: VaultEmulatorOptions) {
+    const clock = options.clock;
+    this.#now = clock ? () => clock.now() : () => Date.now();
+    this.#state = new VaultState(this.#now, options.rootToken ?? `s.${base62(24)}`);
+    this.#handler = new VaultHandler(this.#state, {
+      batchPartialFailureStatus: options.batchPartialFailureStatus ?? 200,
+      returnKeyVersion: options.returnKeyVersion ?? false,
+      rotateStatus: options.rotateStatus ?? 204,
+      kubernetesLoginFailureStatus: options.kubernetesLoginFailureStatus ?? 500,
+    });
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      this.#onRequest(req, res).catch((error: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          this.#send(res, { status: 500, body: { errors: [`1 error occurred:\n\t* ${String(error)}\n\n`] } });
+        }
+      });
+    };
+    if (options.tls) {
+      const { key, cert, ca, requestClientCert } = options.tls;
+      this.#server = createHttpsServer(
+        {
+          key,
+          cert,
+          ...(ca ? { ca } : {}),
+          requestCert: requestClientCert ?? false,
+          rejectUnauthorized: requestClientCert ?? false,
+        },
+        listener,
+      );
+      this.#scheme = 'https';
+    } else {
+      this.#server = createHttpServer(listener);
+      this.#scheme = 'http';
+    }
+    // Go's server keeps idle connections far longer than node's 5 s default.
+    this.#server.keepAliveTimeout = 300_000;
+    this.#server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+    this.#server.on('error', () => {
+      // A re-listen that fails (port taken) leaves the emulator refusing; nothing else to do.
+    });
+    this.faults = new Faults(this.#failures, (value) => this.#setRefusing(value));
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(0, '127.0.0.1', () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#port = (this.#server.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `${this.#scheme}://127.0.0.1:${this.#port}`;
+  }
+
+  get rootToken(): string {
+    return this.#state.rootToken.id;
+  }
+
+  get unsealKey(): string {
+    return this.#state.unsealKey;
+  }
+
+  get requests(): ReadonlyArray<VaultRequestRecord> {
+    return this.#requests;
+  }
+
+  clearRequests(): void {
+    this.#requests.length = 0;
+  }
+
+  #destroySockets(): void {
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+  }
+
+  #setRefusing(value: boolean): void {
+    if (value === this.#refusing || this.#closed) return;
+    this.#refusing = value;
+    if (value) {
+      this.#server.close();
+      this.#destroySockets();
+    } else {
+      // Same port, so clients configured with the old URL reconnect.
+      this.#server.listen(this.#port, '127.0.0.1');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const listening = this.#server.listening;
+    this.#destroySockets();
+    if (listening) {
+      await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    }
+  }
+
+  // ---- HTTP ----
+
+  async #readBody(req: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw new Error('request body too large');
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  #send(res: ServerResponse, response: VaultResponse): void {
+    if (res.destroyed) return;
+    const headers: Record<string, string> = { ...JSON_HEADERS, ...response.headers };
+    if (response.body === undefined) {
+      res.writeHead(response.status, headers);
+      res.end();
+      return;
+    }
+    const payload = Buffer.from(JSON.stringify(response.body));
+    headers['content-length'] = String(payload.length);
+    res.writeHead(response.status, headers);
+    res.end(payload);
+  }
+
+  #takeFailure(rel: string): FaultStatus | undefined {
+    for (let i = 0; i < this.#failures.length; i++) {
+      const failure = this.#failures[i] as PendingFailure;
+      const { path } = failure;
+      const matches =
+        path === undefined ||
+        (typeof path === 'string' ? rel === path || rel.startsWith(path) : path.test(rel));
+      if (!matches) continue;
+      failure.remaining -= 1;
+      if (failure.remaining <= 0) this.#failures.splice(i, 1);
+      return failure.status;
+    }
+    return undefined;
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await this.#readBody(req);
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const headerNs = req.headers['x-vault-namespace'];
+    const namespace = normalizeNamespace(Array.isArray(headerNs) ? headerNs[0] : headerNs);
+    let body: Record<string, unknown> = {};
+    let parseError: string | undefined;
+    if (raw.length > 0) {
+      try {
+        const parsed: unknown = JSON.parse(raw.toString('utf8'));
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+          body = parsed as Record<string, unknown>;
+        else if (parsed !== null) parseError = 'failed to parse JSON input: body is not a JSON object';
+      } catch (error) {
+        parseError = `failed to parse JSON input: ${(error as Error).message}`;
+      }
+    }
+    const batch = body.batch_input;
+    const method = (req.method ?? 'GET').toUpperCase();
+    this.#requests.push({
+      method,
+      path: url.pathname,
+      ...(namespace !== '' ? { namespace } : {}),
+      ...(Array.isArray(batch) ? { batchSize: batch.length } : {}),
+      at: this.#now(),
+    });
+
+    const latency = this.faults.latencyMs;
+    if (latency > 0) await delay(latency);
+    if (this.faults.dropConnections) {
+      req.socket.destroy();
+      return;
+    }
+    const rel = url.pathname.replace(/^\/v1\//, '');
+    const failure = this.#takeFailure(rel);
+    if (failure !== undefined) {
+      this.#send(res, {
+        status: failure,
+        body: { errors: [FAULT_MESSAGES[failure](rel)] },
+        ...(failure === 429 ? { headers: { 'retry-after': '1' } } : {}),
+      });
+      return;
+    }
+    if (parseError !== undefined) {
+      this.#send(res, { status: 400, body: { errors: [parseError] } });
+      return;
+    }
+    const tokenHeader = req.headers['x-vault-token'];
+    let token = Array.isArray(tokenHeader) ? tokenHeader[0] : tokenHeader;
+    const authorization = req.headers.authorization;
+    if (!token && authorization?.startsWith('Bearer ')) token = authorization.slice('Bearer '.length).trim();
+    const response = this.#handler.handle({
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      namespace,
+      token: token === '' ? undefined : token,
+      body,
+    });
+    this.#send(res, response);
+  }
+
+  // ---- state, driven directly by tests ----
+
+  createKey(name: string, options: VaultScope & { derived?: boolean } = {}): void {
+    const keys = this.#state
+      .namespace(options.namespace ?? '')
+      .mount(normalizeMount(options.mount, 'transit'));
+    if (keys.has(name)) throw new Error(`vault emulator: key ${name} exists already`);
+    keys.set(name, new TransitKey(name, this.#state.nowSeconds(), options.derived ?? false));
+  }
+
+  rotateKey(name: string, options: VaultScope = {}): void {
+    this.#state.findKey(name, options).rotate(this.#state.nowSeconds());
+  }
+
+  setMinDecryptionVersion(name: string, version: number, options: VaultScope = {}): void {
+    const key = this.#state.findKey(name, options);
+    if (!Number.isInteger(version) || version < 1 || version > key.latestVersion) {
+      throw new Error(`vault emulator: min_decryption_version ${version} outside 1..${key.latestVersion}`);
+    }
+    key.minDecryptionVersion = version;
+  }
+
+  deleteKey(name: string, options: VaultScope = {}): void {
+    const keys = this.#state
+      .namespace(options.namespace ?? '')
+      .transit.get(normalizeMount(options.mount, 'transit'));
+    if (!keys?.delete(name)) throw new Error(`vault emulator: no transit key named ${name}`);
+  }
+
+  readKey(name: string, options: VaultScope = {}): Record<string, unknown> | undefined {
+    const keys = this.#state
+      .namespace(options.namespace ?? '')
+      .transit.get(normalizeMount(options.mount, 'transit'));
+    return keys?.get(name)?.describe();
+  }
+
+  writePolicy(
+    name: string,
+    rules: ReadonlyArray<{ path: string; capabilities: ReadonlyArray<VaultCapability> }>,
+    options: { namespace?: string } = {},
+  ): void {
+    if (name === 'root') throw new Error('vault emulator: cannot update the root policy');
+    this.#state.namespace(options.namespace ?? '').policies.set(
+      name,
+      rules.map((rule) => ({ path: rule.path.replace(/^\//, ''), capabilities: [...rule.capabilities] })),
+    );
+  }
+
+  createToken(options: {
+    policies: string[];
+    ttlSeconds?: number;
+    renewable?: boolean;
+    maxTtlSeconds?: number;
+    namespace?: string;
+    numUses?: number;
+  }): string {
+    return this.#state.tokens.create({
+      namespace: normalizeNamespace(options.namespace),
+      policies: options.policies,
+      ...(options.ttlSeconds !== undefined ? { ttlSeconds: options.ttlSeconds } : {}),
+      ...(options.renewable !== undefined ? { renewable: options.renewable } : {}),
+      ...(options.maxTtlSeconds !== undefined ? { explicitMaxTtlSeconds: options.maxTtlSeconds } : {}),
+      ...(options.numUses !== undefined ? { numUses: options.numUses } : {}),
+      path: 'auth/token/create',
+      displayName: 'token',
+    }).id;
+  }
+
+  revokeToken(token: string): void {
+    this.#state.tokens.revoke(token);
+  }
+
+  configureAppRole(options: {
+    mount?: string;
+    namespace?: string;
+    roleName: string;
+    roleId: string;
+    secretId: string;
+    policies: string[];
+    tokenTtlSeconds: number;
+    tokenMaxTtlSeconds?: number;
+    renewable?: boolean;
+  }): void {
+    const ns = this.#state.namespace(options.namespace ?? '');
+    const mount = normalizeMount(options.mount, 'approle');
+    this.#assertAuthMountFree(mount, 'approle', options.namespace);
+    let roles = ns.approle.get(mount);
+    if (!roles) {
+      roles = new Map();
+      ns.approle.set(mount, roles);
+    }
+    roles.set(options.roleName, {
+      roleName: options.roleName,
+      roleId: options.roleId,
+      secretId: options.secretId,
+      policies: [...options.policies],
+      tokenTtlSeconds: options.tokenTtlSeconds,
+      tokenMaxTtlSeconds: options.tokenMaxTtlSeconds ?? 0,
+      renewable: options.renewable ?? true,
+    });
+  }
+
+  configureKubernetesAuth(options: {
+    mount?: string;
+    namespace?: string;
+    role: string;
+    boundServiceAccountNames: string[];
+    boundNamespaces: string[];
+    policies: string[];
+    tokenTtlSeconds: number;
+  }): KubernetesIssuer {
+    const ns = this.#state.namespace(options.namespace ?? '');
+    const mountPath = normalizeMount(options.mount, 'kubernetes');
+    this.#assertAuthMountFree(mountPath, 'kubernetes', options.namespace);
+    let mount = ns.kubernetes.get(mountPath);
+    if (!mount) {
+      mount = { roles: new Map(), issued: new Map() };
+      ns.kubernetes.set(mountPath, mount);
+    }
+    mount.roles.set(options.role, {
+      role: options.role,
+      boundServiceAccountNames: [...options.boundServiceAccountNames],
+      boundNamespaces: [...options.boundNamespaces],
+      policies: [...options.policies],
+      tokenTtlSeconds: options.tokenTtlSeconds,
+    });
+    const state = this.#state;
+    const target = mount;
+    return {
+      issueServiceAccountToken: (account) => state.issueServiceAccountJwt(target, account),
+      revokeServiceAccountToken: (jwt) => {
+        target.issued.delete(jwt);
+      },
+    };
+  }
+
+  #assertAuthMountFree(mount: string, kind: 'approle' | 'kubernetes', namespace: string | undefined): void {
+    const ns = this.#state.namespace(namespace ?? '');
+    const taken = kind === 'approle' ? ns.kubernetes.has(mount) : ns.approle.has(mount);
+    if (taken || mount === 'token')
+      throw new Error(`vault emulator: auth mount ${mount} is used by another method`);
+  }
+
+  seal(): void {
+    this.#state.sealed = true;
+  }
+
+  unseal(): void {
+    this.#state.sealed = false;
+  }
+
+  setStandby(standby: boolean): void {
+    this.#state.standby = standby;
+  }
+
+  setInitialized(initialized: boolean): void {
+    this.#state.initialized = initialized;
+  }
+}
+
+/** Starts a Vault emulator on 127.0.0.1 with an ephemeral port. */
+export async function startVaultEmulator(options: VaultEmulatorOptions = {}): Promise<VaultEmulator> {
+  const emulator = new VaultEmulatorServer(options);
+  await emulator.listen();
+  return emulator;
+}
+
+/** A random id in Vault's uuid-like format, handy for AppRole role_id/secret_id in tests. */
+export function randomVaultId(): string {
+  const hex = randomBytes(16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
