@@ -2,3 +2,4 @@
 export { runProviderConformance, type ConformanceOptions, type ConformanceSubject } from './conformance.js';
 export { FaultyProvider, faultyProviderDefinition, type ProviderFaults } from './faulty-provider.js';
 export { testRequestContext } from './request-context.js';
+export { createTestCertificates, type TestCertificates } from './certificates.js';
