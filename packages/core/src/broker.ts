@@ -1,6 +1,8 @@
 import { Buffer } from 'node:buffer';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Clock } from './clock.js';
 import { decodeEnvelope, digestKeyId, encodeEnvelope } from './envelope.js';
+import { ERROR_CODES } from './error-codes.js';
 import { TrousseauError, isTrousseauError } from './errors.js';
 import { HealthMonitor, type ProviderHealth } from './health-monitor.js';
 import { isValidKeyId } from './key-id.js';
@@ -218,7 +220,7 @@ export class Broker {
               cause: error,
             },
           );
-      outcome = failure.code;
+      outcome = GrpcStatus[ERROR_CODES[failure.code].grpc];
       request.logger.warn(
         { provider: name, operation, code: failure.code, err: failure.message },
         `${operation} failed`,

@@ -45,6 +45,18 @@ export const configSchema = z
         maxPlaintextBytes: z.number().int().min(32).max(4096).default(512),
       })
       .prefault({}),
+    health: z
+      .strictObject({
+        /** host:port of the HTTP side listener (/livez, /readyz, /healthz, /metrics); off when unset. */
+        listen: z
+          .string()
+          .regex(
+            /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+            'must be host:port, such as "127.0.0.1:8787"',
+          )
+          .optional(),
+      })
+      .prefault({}),
     logging: z
       .strictObject({
         level: z.enum(LOG_LEVELS).default('info'),

@@ -134,6 +134,9 @@ export class HealthMonitor {
         this.#logger.info({ provider: next.name, keyId: next.keyId }, 'provider healthy');
       else this.#logger.warn({ provider: next.name, reason: next.reason }, 'provider unhealthy');
     }
+    if (next.keyId !== undefined && previous?.keyId !== next.keyId) {
+      this.#metrics.set('key_id_info', 1, { provider: next.name, key_id: next.keyId });
+    }
     if (previous?.keyId !== undefined && next.keyId !== undefined && previous.keyId !== next.keyId) {
       this.#logger.info({ provider: next.name, from: previous.keyId, to: next.keyId }, 'key id changed');
     }

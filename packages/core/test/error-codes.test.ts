@@ -10,8 +10,14 @@ describe('error codes', () => {
     for (const [code, entry] of Object.entries(ERROR_CODES)) {
       const row = doc.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
       assert.ok(row !== undefined, `docs/errors.md lacks ${code}`);
-      assert.ok(row.includes(`| ${GrpcStatus[entry.grpc]} |`), `docs/errors.md gives ${code} another status than ${GrpcStatus[entry.grpc]}`);
-      assert.ok(row.includes(`| ${entry.fault} |`), `docs/errors.md gives ${code} another fault than ${entry.fault}`);
+      assert.ok(
+        row.includes(`| ${GrpcStatus[entry.grpc]} |`),
+        `docs/errors.md gives ${code} another status than ${GrpcStatus[entry.grpc]}`,
+      );
+      assert.ok(
+        row.includes(`| ${entry.fault} |`),
+        `docs/errors.md gives ${code} another fault than ${entry.fault}`,
+      );
     }
   });
 
@@ -28,6 +34,9 @@ describe('error codes', () => {
     const wrapped = toTrousseauError(new TypeError('boom'));
     assert.equal(wrapped.code, 'TROUSSEAU_ERR_INTERNAL');
     assert.ok(wrapped.cause instanceof TypeError);
-    assert.equal(new TrousseauError('TROUSSEAU_ERR_PROVIDER_UNAVAILABLE', 'x', { retryable: false }).retryable, false);
+    assert.equal(
+      new TrousseauError('TROUSSEAU_ERR_PROVIDER_UNAVAILABLE', 'x', { retryable: false }).retryable,
+      false,
+    );
   });
 });

@@ -1,21 +1,25 @@
 import {
   KmsGrpcServer,
+  systemClock,
   type Broker,
   type BuiltinProviders,
   type Clock,
   type LoadedConfig,
   type Logger,
-  type Metrics,
 } from '@trousseau/core';
 import { createBroker, createTrousseauContainer } from '@trousseau/core/wiring';
+import type { AddressInfo } from 'node:net';
 import { BUILTIN_PROVIDERS } from './builtin-providers.js';
+import { HealthServer } from './health-server.js';
+import { PrometheusMetrics } from './prometheus-metrics.js';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket-file.js';
 import { TROUSSEAU_VERSION } from './version.js';
 
 export interface TrousseauServerOptions {
   readonly loaded: LoadedConfig;
   readonly logger: Logger;
-  readonly metrics?: Metrics;
+  /** Where metrics go; default a fresh Prometheus registry (served on the health listener). */
+  readonly metrics?: PrometheusMetrics;
   readonly clock?: Clock;
   /** Extra or replacement provider types (tests add scripted ones). */
   readonly builtins?: BuiltinProviders;
@@ -32,16 +36,31 @@ export interface TrousseauServerOptions {
 export class TrousseauServer {
   readonly broker: Broker;
   readonly socketPath: string;
+  readonly metrics: PrometheusMetrics;
   readonly #grpc: KmsGrpcServer;
+  readonly #health: HealthServer;
   readonly #loaded: LoadedConfig;
   readonly #logger: Logger;
   readonly #drainTimeoutMs: number;
   #listening = false;
+  #healthAddress: AddressInfo | undefined;
   #closed: Promise<void> | undefined;
 
-  private constructor(options: TrousseauServerOptions, broker: Broker, grpc: KmsGrpcServer) {
+  private constructor(
+    options: TrousseauServerOptions,
+    metrics: PrometheusMetrics,
+    broker: Broker,
+    grpc: KmsGrpcServer,
+  ) {
     this.broker = broker;
+    this.metrics = metrics;
     this.#grpc = grpc;
+    this.#health = new HealthServer({
+      broker,
+      metrics,
+      isServing: () => this.#listening && this.#closed === undefined,
+      logger: options.logger,
+    });
     this.#loaded = options.loaded;
     this.#logger = options.logger;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
@@ -50,11 +69,12 @@ export class TrousseauServer {
 
   /** Loads and creates every configured provider and builds the front-end; binds nothing yet. */
   static async create(options: TrousseauServerOptions): Promise<TrousseauServer> {
+    const metrics = options.metrics ?? new PrometheusMetrics();
     const container = createTrousseauContainer({
       config: options.loaded,
       logger: options.logger,
       builtins: { ...BUILTIN_PROVIDERS, ...options.builtins },
-      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      metrics,
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.env === undefined ? {} : { env: options.env }),
     });
@@ -65,14 +85,15 @@ export class TrousseauServer {
       statusVersion: config.kms.statusVersion,
       runtime: { name: 'trousseau', version: TROUSSEAU_VERSION },
       logger: options.logger,
-      metrics: options.metrics ?? {
-        increment: () => undefined,
-        observe: () => undefined,
-        set: () => undefined,
-      },
-      clock: options.clock ?? { now: () => Date.now() },
+      metrics,
+      clock: options.clock ?? systemClock,
     });
-    return new TrousseauServer(options, broker, grpc);
+    return new TrousseauServer(options, metrics, broker, grpc);
+  }
+
+  /** The side listener's bound address (port 0 in the config picks a free port), once listening. */
+  get healthAddress(): AddressInfo | undefined {
+    return this.#healthAddress;
   }
 
   /** Checks the providers once, then binds the socket with the configured mode and owner. */
@@ -83,6 +104,8 @@ export class TrousseauServer {
     await this.#grpc.listen(socket.path);
     this.#listening = true;
     await secureSocket(socket.path, socket);
+    const { listen } = this.#loaded.config.health;
+    if (listen !== undefined) this.#healthAddress = await this.#health.listen(listen);
     const status = this.broker.status();
     this.#logger.info(
       {
@@ -91,6 +114,10 @@ export class TrousseauServer {
         encryptWith: this.broker.encryptWith,
         keyId: status.keyId,
         healthy: status.healthy,
+        health:
+          this.#healthAddress === undefined
+            ? undefined
+            : `${this.#healthAddress.address}:${this.#healthAddress.port}`,
         config: this.#loaded.file,
       },
       'trousseau is serving KMS v2 and v1beta1',
@@ -101,6 +128,7 @@ export class TrousseauServer {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#grpc.shutdown(this.#drainTimeoutMs);
+      if (this.#healthAddress !== undefined) await this.#health.close();
       await this.broker.close();
       if (this.#listening) await removeSocket(this.socketPath);
       this.#logger.info({ socket: this.socketPath }, 'trousseau stopped');

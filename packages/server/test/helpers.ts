@@ -34,7 +34,12 @@ export interface TestServer {
  * can inject backend trouble, and a gRPC client dialled the way kube-apiserver dials.
  */
 export async function startTestServer(
-  options: { kms?: Record<string, unknown>; logger?: Logger; extraProviders?: unknown[] } = {},
+  options: {
+    kms?: Record<string, unknown>;
+    health?: Record<string, unknown>;
+    logger?: Logger;
+    extraProviders?: unknown[];
+  } = {},
 ): Promise<TestServer> {
   const dir = await scratchDir();
   const keyFile = join(dir, 'keys.json');
@@ -51,6 +56,7 @@ export async function startTestServer(
         ...(options.extraProviders ?? []),
       ],
       kms: options.kms ?? {},
+      health: options.health ?? {},
     },
     join(dir, 'config.yaml'),
     dir,

@@ -1,4 +1,9 @@
-import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  status as GrpcStatus,
+  type handleUnaryCall,
+  type sendUnaryData,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import { ERROR_CODES } from '../error-codes.js';
 import { toTrousseauError } from '../errors.js';
@@ -63,7 +68,7 @@ export function unaryHandler<Request, Response>(
       },
       (error: unknown) => {
         const failure = toTrousseauError(error);
-        finish(failure.code);
+        finish(GrpcStatus[ERROR_CODES[failure.code].grpc]);
         if (ERROR_CODES[failure.code].fault === 'server') {
           scope.context.logger.warn({ code: failure.code, err: failure.message }, 'kms call failed');
         }
