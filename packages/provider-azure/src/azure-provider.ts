@@ -1,0 +1,341 @@
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
+import { isAbsolute, resolve } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { KeyClient, type CryptographyClient, type KeyVaultKey } from '@azure/keyvault-keys';
+import {
+  raceAbort,
+  TrousseauError,
+  type DecryptInput,
+  type EncryptResult,
+  type KeyProvider,
+  type ProviderCapabilities,
+  type ProviderContext,
+  type ProviderStatus,
+  type RequestContext,
+} from '@trousseau/core';
+import { buildCredential } from './credentials.js';
+import { mapAzureError, type AzureOperation } from './errors.js';
+import { azureKeyId, encodeKeyRef, maxPlaintextBytes, parseKeyRef } from './key-ref.js';
+import type { AzureOptions } from './options.js';
+
+/** What the provider knows of the key version new data keys are wrapped with. */
+interface KeyState {
+  readonly version: string;
+  readonly keyId: string;
+  readonly bits: number;
+  /** Why the version cannot wrap (disabled, expired, operations removed), or undefined when it can. */
+  readonly unusable: string | undefined;
+  readonly fetchedAt: number;
+}
+
+interface Clients {
+  readonly keyClient: KeyClient;
+  readonly crypto: Map<string, CryptographyClient>;
+  readonly description: string;
+}
+
+/** RSA key sizes Key Vault makes; a ciphertext is exactly the modulus length. */
+const RSA_CIPHERTEXT_BYTES = new Set([256, 384, 512]);
+
+/**
+ * Azure Key Vault / Managed HSM: the data key is wrapped with RSA-OAEP(-256) by a Key Vault key version.
+ * The version (with key name and algorithm) goes into the envelope's key reference, so unwrap always
+ * addresses the version that wrapped; the key id follows the latest version (or the pinned one), read at
+ * every status check.
+ */
+export class AzureKeyProvider implements KeyProvider {
+  readonly #options: AzureOptions;
+  readonly #context: ProviderContext;
+  readonly #labels: Readonly<Record<string, string>>;
+  #agent: HttpsAgent | undefined;
+  #clients: Promise<Clients> | undefined;
+  #current: KeyState | undefined;
+  #lastGoodKeyId: string | undefined;
+  /** Key sizes of versions seen, to reject a ciphertext of the wrong length without a round trip. */
+  readonly #bitsByVersion = new Map<string, number>();
+  #closed = false;
+
+  constructor(options: AzureOptions, context: ProviderContext) {
+    this.#options = options;
+    this.#context = context;
+    this.#labels = { provider: context.instanceName };
+  }
+
+  get capabilities(): ProviderCapabilities {
+    return {
+      batching: false,
+      maxPlaintextBytes: maxPlaintextBytes(this.#current?.bits ?? 2048, this.#options.algorithm),
+    };
+  }
+
+  async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
+    this.#assertOpen();
+    return this.#call('wrapKey', request, async (clients, signal) => {
+      const stale =
+        this.#current === undefined ||
+        this.#context.clock.now() - this.#current.fetchedAt >= this.#options.keyRefreshIntervalSeconds * 1000;
+      const state = stale ? await this.#refresh(clients, signal) : (this.#current as KeyState);
+      if (state.unusable !== undefined) {
+        throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE', `azure: ${state.unusable}`);
+      }
+      const limit = maxPlaintextBytes(state.bits, this.#options.algorithm);
+      if (plaintext.length > limit) {
+        throw new TrousseauError(
+          'TROUSSEAU_ERR_REQUEST_TOO_LARGE',
+          `azure: ${this.#options.algorithm} with a ${state.bits}-bit key wraps at most ${limit} bytes, got ${plaintext.length}`,
+        );
+      }
+      const crypto = this.#cryptoClient(clients, this.#options.keyName, state.version);
+      const result = await crypto.wrapKey(this.#options.algorithm, plaintext, { abortSignal: signal });
+      return {
+        ciphertext: result.result,
+        keyId: state.keyId,
+        keyRef: encodeKeyRef({
+          keyName: this.#options.keyName,
+          version: state.version,
+          algorithm: this.#options.algorithm,
+        }),
+      };
+    });
+  }
+
+  async decrypt(input: DecryptInput, request: RequestContext): Promise<Uint8Array> {
+    this.#assertOpen();
+    const ref = parseKeyRef(input.keyRef);
+    if (ref === undefined) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
+        'azure: the key reference is not <key name>/<version>/<algorithm>',
+      );
+    }
+    const knownBits = this.#bitsByVersion.get(`${ref.keyName}/${ref.version}`);
+    const lengthOk =
+      knownBits === undefined
+        ? RSA_CIPHERTEXT_BYTES.has(input.ciphertext.length)
+        : input.ciphertext.length === knownBits / 8;
+    if (!lengthOk) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
+        `azure: a ciphertext of ${input.ciphertext.length} bytes cannot come from an RSA key`,
+      );
+    }
+    return this.#call('unwrapKey', request, async (clients, signal) => {
+      const crypto = this.#cryptoClient(clients, ref.keyName, ref.version);
+      const result = await crypto.unwrapKey(ref.algorithm, input.ciphertext, { abortSignal: signal });
+      return result.result;
+    });
+  }
+
+  async status(request: RequestContext): Promise<ProviderStatus> {
+    this.#assertOpen();
+    let state: KeyState;
+    try {
+      state = await this.#call('getKey', request, (clients, signal) => this.#refresh(clients, signal));
+    } catch (error) {
+      const failure = mapAzureError(error, 'getKey', request.signal);
+      const keyUnusable =
+        failure.code === 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE' ||
+        failure.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED';
+      this.#context.metrics.set('azure_key_usable', 0, this.#labels);
+      return {
+        healthy: false,
+        reason: failure.message,
+        ...(this.#lastGoodKeyId === undefined ? {} : { keyId: this.#lastGoodKeyId }),
+        ...(keyUnusable ? { keyUnusable: true } : {}),
+      };
+    }
+    if (state.unusable !== undefined) {
+      this.#context.metrics.set('azure_key_usable', 0, this.#labels);
+      return { healthy: false, reason: `azure: ${state.unusable}`, keyId: state.keyId, keyUnusable: true };
+    }
+    this.#context.metrics.set('azure_key_usable', 1, this.#labels);
+    this.#lastGoodKeyId = state.keyId;
+    return { healthy: true, keyId: state.keyId };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clients = undefined;
+    this.#agent?.destroy();
+    this.#agent = undefined;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TrousseauError('TROUSSEAU_ERR_SHUTTING_DOWN', 'azure provider is closed');
+  }
+
+  /**
+   * Runs one provider operation: bounded by the caller's deadline (or `timeoutSeconds` when it has none),
+   * SDK errors mapped to TrousseauErrors, metrics recorded. After Key Vault refuses a token the clients
+   * are rebuilt (a fresh credential, so a fresh token) and the operation is tried once more.
+   */
+  async #call<T>(
+    operation: AzureOperation,
+    request: RequestContext,
+    work: (clients: Clients, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const signal = Number.isFinite(request.deadline)
+      ? request.signal
+      : AbortSignal.any([request.signal, AbortSignal.timeout(this.#options.timeoutSeconds * 1000)]);
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      for (let attempt = 0; ; attempt += 1) {
+        const fresh = this.#clients === undefined;
+        try {
+          const clients = await raceAbort(this.#getClients(), signal, `azure ${operation}`);
+          return await raceAbort(work(clients, signal), signal, `azure ${operation}`);
+        } catch (error) {
+          const failure = mapAzureError(error, operation, signal);
+          if (failure.code === 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED') {
+            this.#clients = undefined;
+            if (!fresh && attempt === 0 && !signal.aborted) {
+              request.logger.info(
+                { provider: this.#context.instanceName },
+                'azure: token refused, logging in again',
+              );
+              continue;
+            }
+          }
+          throw failure;
+        }
+      }
+    } catch (error) {
+      outcome = (error as TrousseauError).code ?? 'error';
+      throw error;
+    } finally {
+      const labels = { ...this.#labels, operation, outcome };
+      this.#context.metrics.increment('azure_requests_total', labels);
+      this.#context.metrics.observe('azure_request_duration_seconds', (performance.now() - started) / 1000, {
+        ...this.#labels,
+        operation,
+      });
+    }
+  }
+
+  /** Reads the key version new data keys use (the pinned one or the latest) and caches what it says. */
+  async #refresh(clients: Clients, signal: AbortSignal): Promise<KeyState> {
+    const key = await clients.keyClient.getKey(this.#options.keyName, {
+      ...(this.#options.keyVersion === undefined ? {} : { version: this.#options.keyVersion }),
+      abortSignal: signal,
+    });
+    const state = this.#stateOf(key);
+    const previous = this.#current;
+    this.#current = state;
+    this.#bitsByVersion.set(`${this.#options.keyName}/${state.version}`, state.bits);
+    if (previous !== undefined && previous.keyId !== state.keyId) {
+      this.#context.logger.info(
+        { provider: this.#context.instanceName, keyId: state.keyId, previousKeyId: previous.keyId },
+        'azure: key version changed',
+      );
+    }
+    if (state.unusable !== undefined && previous?.unusable !== state.unusable) {
+      this.#context.logger.warn(
+        { provider: this.#context.instanceName, keyId: state.keyId },
+        `azure: ${state.unusable}`,
+      );
+    }
+    return state;
+  }
+
+  #stateOf(key: KeyVaultKey): KeyState {
+    const version = key.properties.version;
+    if (version === undefined || version === '') {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+        'azure: Key Vault answered a key without a version',
+      );
+    }
+    if (key.keyType !== undefined && !key.keyType.startsWith('RSA')) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        `azure: key ${this.#options.keyName} is of type ${key.keyType}; wrapping needs an RSA key`,
+      );
+    }
+    const modulus = key.key?.n;
+    let bits = 2048;
+    if (modulus !== undefined) {
+      let bytes = modulus.length;
+      for (let index = 0; index < modulus.length && modulus[index] === 0; index += 1) bytes -= 1;
+      bits = bytes * 8;
+    }
+    const name = `key ${this.#options.keyName} version ${version}`;
+    const now = this.#context.clock.now();
+    const ops = key.keyOperations;
+    let unusable: string | undefined;
+    if (key.properties.enabled === false) unusable = `${name} is disabled in Key Vault`;
+    else if (key.properties.notBefore !== undefined && now < key.properties.notBefore.getTime())
+      unusable = `${name} is not valid before ${key.properties.notBefore.toISOString()}`;
+    else if (key.properties.expiresOn !== undefined && now >= key.properties.expiresOn.getTime())
+      unusable = `${name} expired at ${key.properties.expiresOn.toISOString()}`;
+    else if (ops !== undefined && !(ops.includes('wrapKey') && ops.includes('unwrapKey')))
+      unusable = `${name} does not permit wrapKey and unwrapKey (key_ops: ${ops.join(', ')})`;
+    return {
+      version,
+      keyId: azureKeyId(this.#options.vaultUrl, this.#options.keyName, version, this.#options.algorithm),
+      bits,
+      unusable,
+      fetchedAt: now,
+    };
+  }
+
+  #cryptoClient(clients: Clients, keyName: string, version: string): CryptographyClient {
+    const id = `${keyName}/${version}`;
+    let crypto = clients.crypto.get(id);
+    if (crypto === undefined) {
+      crypto = clients.keyClient.getCryptographyClient(keyName, { keyVersion: version });
+      clients.crypto.set(id, crypto);
+    }
+    return crypto;
+  }
+
+  #getClients(): Promise<Clients> {
+    if (this.#clients === undefined) {
+      const building = this.#buildClients();
+      this.#clients = building;
+      building.catch(() => {
+        if (this.#clients === building) this.#clients = undefined;
+      });
+    }
+    return this.#clients;
+  }
+
+  async #buildClients(): Promise<Clients> {
+    const agent = await this.#getAgent();
+    const { credential, description } = await buildCredential(this.#options, this.#context, agent);
+    const keyClient = new KeyClient(this.#options.vaultUrl, credential, {
+      agent,
+      disableChallengeResourceVerification: this.#options.disableChallengeResourceVerification,
+      retryOptions: { maxRetries: this.#options.maxRetries, retryDelayInMs: this.#options.retryDelayMs },
+      userAgentOptions: { userAgentPrefix: 'trousseau' },
+    });
+    this.#context.logger.debug(
+      { provider: this.#context.instanceName, vaultUrl: this.#options.vaultUrl, credential: description },
+      'azure: clients built',
+    );
+    return { keyClient, crypto: new Map(), description };
+  }
+
+  /** One keep-alive HTTPS agent for Key Vault and Entra ID, trusting `caFile` in addition to Node's roots. */
+  async #getAgent(): Promise<HttpsAgent> {
+    if (this.#agent !== undefined) return this.#agent;
+    let ca: string[] | undefined;
+    if (this.#options.caFile !== undefined) {
+      const file = isAbsolute(this.#options.caFile)
+        ? this.#options.caFile
+        : resolve(this.#context.configDir, this.#options.caFile);
+      try {
+        ca = [...rootCertificates, await readFile(file, 'utf8')];
+      } catch (error) {
+        throw new TrousseauError('TROUSSEAU_ERR_CONFIG_READ', `azure: cannot read caFile ${file}`, {
+          cause: error,
+        });
+      }
+    }
+    // Another call may have built one meanwhile.
+    this.#agent ??= new HttpsAgent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) });
+    return this.#agent;
+  }
+}
