@@ -22,7 +22,9 @@ function run(command, commandArgs, options = {}) {
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${commandArgs.join(' ')} exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${commandArgs.join(' ')} exited ${code}`)),
+    );
   });
 }
 
@@ -36,9 +38,13 @@ try {
     try {
       for (const op of ops) {
         for (const concurrency of concurrencies) {
-          const line = await run(process.execPath, [join(root, 'scripts/bench/load.mjs'), target.socket, op, String(concurrency), String(seconds)], {
-            cwd: root,
-          });
+          const line = await run(
+            process.execPath,
+            [join(root, 'scripts/bench/load.mjs'), target.socket, op, String(concurrency), String(seconds)],
+            {
+              cwd: root,
+            },
+          );
           const result = { scenario: scenario.name, ...JSON.parse(line.trim().split('\n').pop()) };
           results.push(result);
           process.stderr.write(
@@ -57,18 +63,26 @@ try {
 await mkdir(join(root, 'bench-results'), { recursive: true });
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
 const stamp = new Date().toISOString();
-await writeFile(join(root, 'bench-results/latest.json'), JSON.stringify({ stamp, machine, seconds, results }, null, 2));
+await writeFile(
+  join(root, 'bench-results/latest.json'),
+  JSON.stringify({ stamp, machine, seconds, results }, null, 2),
+);
 
 const table = [
   '| scenario | rpc | concurrency | ops/s | p50 ms | p99 ms | errors |',
   '|---|---|---:|---:|---:|---:|---:|',
   ...results.map(
-    (r) => `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
+    (r) =>
+      `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
   ),
 ].join('\n');
 const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n<!-- bench:end -->`;
 const docPath = join(root, 'docs/benchmarks.md');
-let doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n');
+let doc = await readFile(docPath, 'utf8').catch(
+  () => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n',
+);
 doc = doc.replace(/<!-- bench:start[\s\S]*<!-- bench:end -->/, generated);
 if (!only) await writeFile(docPath, doc);
-process.stderr.write(`\nwrote ${only ? 'bench-results/latest.json (partial run: docs unchanged)' : 'docs/benchmarks.md and bench-results/latest.json'}\n`);
+process.stderr.write(
+  `\nwrote ${only ? 'bench-results/latest.json (partial run: docs unchanged)' : 'docs/benchmarks.md and bench-results/latest.json'}\n`,
+);

@@ -3,6 +3,7 @@
 // then prints the plain closing line "N passed, N failed" that CI reads.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 // Every workspace package: packages/*, examples/*, and deploy.
@@ -34,6 +35,8 @@ if (selected.length === 0) {
   process.exit(1);
 }
 
+// The TAP copy of the results, read back for the closing line; one file per run.
+const tapFile = join(tmpdir(), `trousseau-tests-${process.pid}.tap`);
 const child = spawn(
   process.execPath,
   [
@@ -41,7 +44,7 @@ const child = spawn(
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
-    '--test-reporter-destination=.test-results.tap',
+    `--test-reporter-destination=${tapFile}`,
     '--test-concurrency=2',
     ...selected,
   ],
@@ -52,7 +55,7 @@ child.on('exit', async (code, signal) => {
   let passed = 0;
   let failed = 0;
   try {
-    const tap = readFileSync('.test-results.tap', 'utf8');
+    const tap = readFileSync(tapFile, 'utf8');
     passed = Number(/^# pass (\d+)/m.exec(tap)?.[1] ?? 0);
     failed = Number(/^# fail (\d+)/m.exec(tap)?.[1] ?? 0);
   } catch {

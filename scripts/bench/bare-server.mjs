@@ -9,7 +9,8 @@ const socket = process.argv[2];
 const server = new Server();
 server.addService(kmsServices().v2.service, {
   Status: (_call, callback) => callback(null, { version: 'v2', healthz: 'ok', key_id: 'bare' }),
-  Encrypt: (call, callback) => callback(null, { ciphertext: call.request.plaintext, key_id: 'bare', annotations: {} }),
+  Encrypt: (call, callback) =>
+    callback(null, { ciphertext: call.request.plaintext, key_id: 'bare', annotations: {} }),
   Decrypt: (call, callback) => callback(null, { plaintext: call.request.ciphertext }),
 });
 server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (error) => {

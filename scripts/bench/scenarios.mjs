@@ -31,10 +31,17 @@ function stopper(child) {
 export async function startTrousseau({ dir, root }, name, config) {
   const socket = join(dir, `${name}.sock`);
   const file = join(dir, `${name}.json`);
-  await writeFile(file, JSON.stringify({ version: 1, socket: { path: socket }, logging: { level: 'warn' }, ...config }));
-  const child = await startProcess([join(root, 'packages/server/dist/src/bin.js'), 'serve', '--config', file, '--log-level', 'info'], 'trousseau is serving', {
-    cwd: root,
-  });
+  await writeFile(
+    file,
+    JSON.stringify({ version: 1, socket: { path: socket }, logging: { level: 'warn' }, ...config }),
+  );
+  const child = await startProcess(
+    [join(root, 'packages/server/dist/src/bin.js'), 'serve', '--config', file, '--log-level', 'info'],
+    'trousseau is serving',
+    {
+      cwd: root,
+    },
+  );
   return { socket, stop: stopper(child) };
 }
 
@@ -43,7 +50,11 @@ export const scenarios = [
     name: 'bare grpc-js (baseline)',
     async start({ dir, root }) {
       const socket = join(dir, 'bare.sock');
-      const child = await startProcess([join(root, 'scripts/bench/bare-server.mjs'), socket], 'bare server listening', { cwd: root });
+      const child = await startProcess(
+        [join(root, 'scripts/bench/bare-server.mjs'), socket],
+        'bare server listening',
+        { cwd: root },
+      );
       return { socket, stop: stopper(child) };
     },
   },
@@ -51,7 +62,13 @@ export const scenarios = [
     name: 'trousseau + local',
     start: (context) =>
       startTrousseau(context, 'local', {
-        providers: [{ name: 'local', type: 'local', config: { keyFile: join(context.dir, 'bench-keys.json'), createIfMissing: true } }],
+        providers: [
+          {
+            name: 'local',
+            type: 'local',
+            config: { keyFile: join(context.dir, 'bench-keys.json'), createIfMissing: true },
+          },
+        ],
       }),
   },
 ];

@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Clock } from './clock.js';
 import { decodeEnvelope, digestKeyId, encodeEnvelope } from './envelope.js';
@@ -34,6 +35,17 @@ export interface BrokerStatus {
   readonly reason: string | undefined;
   /** The encrypting provider's key is gone: Status must fail, not merely report unhealthy. */
   readonly keyUnusable: boolean;
+}
+
+/** What {@link Broker.checkProvider} found. */
+export interface ProviderCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly keyId?: string | undefined;
+  readonly problem?: string;
+  readonly roundTripMs?: number;
+  /** Size of the envelope the round trip produced (KMS v2 allows 1024 bytes). */
+  readonly ciphertextBytes?: number;
 }
 
 export interface BrokerEncryptResult {
@@ -179,6 +191,59 @@ export class Broker {
     return plaintext;
   }
 
+  /**
+   * A pre-flight check of one provider instance, for operators: a fresh status call and a round trip of a
+   * random data key through the envelope. Never throws; the result says what failed.
+   */
+  async checkProvider(name: string, request: RequestContext): Promise<ProviderCheck> {
+    const provider = this.#providers.get(name);
+    if (provider === undefined) return { name, ok: false, problem: 'not configured' };
+    const started = this.#clock.now();
+    let keyId: string | undefined;
+    try {
+      const status = await raceAbort(
+        provider.status(request),
+        request.signal,
+        `status of provider "${name}"`,
+      );
+      keyId = status.keyId;
+      if (!status.healthy) return { name, ok: false, keyId, problem: `unhealthy: ${status.reason}` };
+      const plaintext = randomBytes(32);
+      const encrypted = await this.#call(name, 'encrypt', request, () =>
+        provider.encrypt(plaintext, request),
+      );
+      const envelope = encodeEnvelope({
+        instance: name,
+        keyId: encrypted.keyId,
+        keyRef: encrypted.keyRef,
+        payload: encrypted.ciphertext,
+      });
+      const opened = decodeEnvelope(envelope);
+      const decrypted = await this.#call(name, 'decrypt', request, () =>
+        provider.decrypt({ ciphertext: opened.payload, keyRef: opened.keyRef }, request),
+      );
+      if (!Buffer.from(decrypted).equals(plaintext))
+        return { name, ok: false, keyId, problem: 'round trip returned different data' };
+      if (encrypted.keyId !== status.keyId) {
+        return {
+          name,
+          ok: false,
+          keyId,
+          problem: `encrypt returned key id ${encrypted.keyId}, status reported ${status.keyId}`,
+        };
+      }
+      return {
+        name,
+        ok: true,
+        keyId,
+        roundTripMs: this.#clock.now() - started,
+        ciphertextBytes: envelope.length,
+      };
+    } catch (error) {
+      return { name, ok: false, keyId, problem: messageOf(error) };
+    }
+  }
+
   /** The encrypting provider's cached health, as the apiserver's Status needs it. Never calls a KMS. */
   status(): BrokerStatus {
     const health = this.#monitor.get(this.#encryptWith);
@@ -189,6 +254,11 @@ export class Broker {
       reason: healthy ? undefined : (health?.reason ?? 'not checked yet'),
       keyUnusable: health?.keyUnusable === true,
     };
+  }
+
+  /** The configured provider instance names. */
+  get providerNames(): string[] {
+    return [...this.#providers.keys()];
   }
 
   /** Every provider's cached health, for the operator endpoints. */

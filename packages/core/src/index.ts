@@ -7,6 +7,7 @@ export {
   type BrokerOptions,
   type BrokerStatus,
   type BrokerEncryptResult,
+  type ProviderCheck,
 } from './broker.js';
 export { systemClock, type Clock } from './clock.js';
 export { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';

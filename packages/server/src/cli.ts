@@ -1,5 +1,6 @@
 import { isTrousseauError } from '@trousseau/core';
 import { Command, CommanderError } from 'commander';
+import { registerCheck } from './commands/check.js';
 import { registerClientCommands } from './commands/client.js';
 import { registerKeyringCommands } from './commands/keyring.js';
 import { registerServe } from './commands/serve.js';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerCheck(program);
   registerClientCommands(program);
   registerKeyringCommands(program);
   program

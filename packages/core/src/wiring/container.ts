@@ -1,7 +1,8 @@
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { Broker } from '../broker.js';
 import { systemClock, type Clock } from '../clock.js';
-import { encryptingProvider, type LoadedConfig } from '../config.js';
+import { encryptingProvider, type LoadedConfig, type ProviderEntry } from '../config.js';
+import { toTrousseauError, TrousseauError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { noopMetrics, type Metrics } from '../metrics.js';
 import type { KeyProvider } from '../provider.js';
@@ -39,6 +40,23 @@ export function createTrousseauContainer(inputs: ContainerInputs): DependencyCon
   return container;
 }
 
+/** Runs a provider's factory; a failure names the instance and type, keeping the code and cause. */
+async function createInstance(
+  entry: ProviderEntry,
+  create: () => KeyProvider | Promise<KeyProvider>,
+): Promise<KeyProvider> {
+  try {
+    return await create();
+  } catch (error) {
+    const failure = toTrousseauError(error);
+    throw new TrousseauError(
+      failure.code === 'TROUSSEAU_ERR_INTERNAL' ? 'TROUSSEAU_ERR_PROVIDER_CONFIG_INVALID' : failure.code,
+      `provider "${entry.name}" (${entry.type}) failed to start: ${failure.message}`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * Loads, validates and creates every provider instance the config lists, then the broker over them.
  * If any instance fails, the ones already created are closed before the error is thrown.
@@ -59,14 +77,16 @@ export async function createBroker(container: DependencyContainer): Promise<Brok
         index,
         'config',
       ]);
-      const provider = await definition.create(options, {
-        instanceName: entry.name,
-        logger: logger.child({ provider: entry.name, type: entry.type }),
-        metrics,
-        clock,
-        configDir: loaded.dir,
-        secrets,
-      });
+      const provider = await createInstance(entry, () =>
+        definition.create(options, {
+          instanceName: entry.name,
+          logger: logger.child({ provider: entry.name, type: entry.type }),
+          metrics,
+          clock,
+          configDir: loaded.dir,
+          secrets,
+        }),
+      );
       providers.set(entry.name, provider);
     }
   } catch (error) {

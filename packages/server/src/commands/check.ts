@@ -1,0 +1,59 @@
+import { createRequestScope, loadConfigFile } from '@trousseau/core';
+import type { Command } from 'commander';
+import { createLogger } from '../logger.js';
+import { TrousseauServer } from '../trousseau-server.js';
+
+/**
+ * `trousseau check`: validates the config, creates every provider, and for each one asks its status and
+ * round-trips a random data key. Prints a readable report; exits 1 when anything failed (2 for a config
+ * error), so it serves as a pre-flight step in a pipeline and as a first look on a node.
+ */
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description(
+      'validate a config file, reach every provider and do a round trip; exit non-zero on any failure',
+    )
+    .requiredOption('-c, --config <file>', 'config file (YAML)')
+    .option('--timeout <ms>', 'deadline of each provider check in milliseconds', '10000')
+    .action(async (options: { config: string; timeout: string }) => {
+      const loaded = await loadConfigFile(options.config);
+      const out = (line: string): boolean => process.stdout.write(`${line}\n`);
+      out(`trousseau check: ${loaded.file}`);
+      out(
+        `  ✔ config valid: ${loaded.config.providers.length} provider(s), socket ${loaded.config.socket.path}`,
+      );
+      const logger = createLogger({ level: 'silent', format: 'json' });
+      const server = await TrousseauServer.create({ loaded, logger });
+      let failed = 0;
+      try {
+        for (const name of server.broker.providerNames) {
+          const entry = loaded.config.providers.find((provider) => provider.name === name);
+          const role = name === server.broker.encryptWith ? ', encrypts' : '';
+          const scope = createRequestScope({
+            uid: `check-${name}`,
+            deadline: Date.now() + Number(options.timeout),
+            logger,
+          });
+          const result = await server.broker.checkProvider(name, scope.context);
+          scope.dispose();
+          const label = `${name} (${entry?.type ?? '?'}${role})`;
+          if (result.ok) {
+            out(
+              `  ✔ ${label}: healthy, key id ${result.keyId ?? '?'}, round trip ${result.roundTripMs ?? '?'} ms, ${result.ciphertextBytes ?? '?'}-byte ciphertext`,
+            );
+          } else {
+            failed += 1;
+            out(
+              `  ✘ ${label}: ${result.problem ?? 'failed'}${result.keyId === undefined ? '' : ` (last key id ${result.keyId})`}`,
+            );
+          }
+        }
+      } finally {
+        await server.broker.close();
+      }
+      const total = server.broker.providerNames.length;
+      out(failed === 0 ? `all ${total} provider(s) OK` : `${failed} of ${total} provider(s) failed`);
+      if (failed > 0) process.exitCode = 1;
+    });
+}
