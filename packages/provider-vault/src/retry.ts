@@ -15,6 +15,8 @@ export interface RetryOptions<T> {
   readonly attemptTimeoutMs: number;
   /** One request; receives the time it may take. */
   readonly attempt: (timeoutMs: number) => Promise<T>;
+  /** Most attempts in all (default: as many as the deadline allows). */
+  readonly maxAttempts?: number;
   /** True when nobody waits for the answer any more: stop retrying. */
   readonly abandoned?: () => boolean;
   /** Called before each retry (for logs). */
@@ -53,7 +55,7 @@ export async function withRetries<T>(options: RetryOptions<T>): Promise<T> {
       options.onRetry?.(last, attempt + 1, 0);
       continue;
     }
-    if (!isRetryable(last)) throw last;
+    if (!isRetryable(last) || attempt + 1 >= (options.maxAttempts ?? Number.POSITIVE_INFINITY)) throw last;
     const delay = Math.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt);
     if (Date.now() + delay + MIN_ATTEMPT_MS >= options.deadline) throw last;
     options.onRetry?.(last, attempt + 1, delay);

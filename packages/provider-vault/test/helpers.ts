@@ -1,0 +1,158 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createSecretReader,
+  type Clock,
+  type Logger,
+  type Metrics,
+  type ProviderContext,
+} from '@trousseau/core';
+import { vaultOptionsSchema, VaultKeyProvider } from '../src/index.js';
+import { providerPolicy, uniqueName, type VaultBackend } from './backend.js';
+
+/** A clock the tests move forward; shared by the emulator and the provider so TTLs agree. */
+export class TestClock implements Clock {
+  offsetMs = 0;
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+/** Metrics kept in memory so tests can read them. */
+export class RecordingMetrics implements Metrics {
+  readonly counters = new Map<string, number>();
+  readonly observations: { name: string; value: number; labels: Record<string, string> }[] = [];
+  static key(name: string, labels: Readonly<Record<string, string>> = {}): string {
+    const parts = Object.entries(labels)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}=${v}`);
+    return `${name}{${parts.join(',')}}`;
+  }
+  increment(name: string, labels: Readonly<Record<string, string>> = {}, value = 1): void {
+    const key = RecordingMetrics.key(name, labels);
+    this.counters.set(key, (this.counters.get(key) ?? 0) + value);
+  }
+  observe(name: string, value: number, labels: Readonly<Record<string, string>> = {}): void {
+    this.observations.push({ name, value, labels: { ...labels } });
+  }
+  set(): void {}
+  count(name: string, labels: Readonly<Record<string, string>>): number {
+    return this.counters.get(RecordingMetrics.key(name, labels)) ?? 0;
+  }
+}
+
+/** A logger that keeps every line as JSON text, to check that no secret is ever logged. */
+export class CapturingLogger implements Logger {
+  readonly lines: string[];
+  readonly #bindings: Record<string, unknown>;
+  constructor(lines: string[] = [], bindings: Record<string, unknown> = {}) {
+    this.lines = lines;
+    this.#bindings = bindings;
+  }
+  #log(level: string): Logger['info'] {
+    return ((fields: unknown, message?: string) => {
+      this.lines.push(
+        JSON.stringify(
+          typeof fields === 'string'
+            ? { level, ...this.#bindings, msg: fields }
+            : { level, ...this.#bindings, ...(fields as object), msg: message },
+        ),
+      );
+    }) as Logger['info'];
+  }
+  trace = this.#log('trace');
+  debug = this.#log('debug');
+  info = this.#log('info');
+  warn = this.#log('warn');
+  error = this.#log('error');
+  child(bindings: Record<string, unknown>): Logger {
+    return new CapturingLogger(this.lines, { ...this.#bindings, ...bindings });
+  }
+}
+
+export interface Fixture {
+  readonly dir: string;
+  readonly keyName: string;
+  readonly policy: string;
+  readonly metrics: RecordingMetrics;
+  readonly logger: CapturingLogger;
+  readonly clock: TestClock;
+  context(): ProviderContext;
+  /** Writes a file in the fixture's directory and returns its name (relative to the config dir). */
+  writeFile(name: string, content: string): Promise<string>;
+  /** Validates `config` like the registry would and opens the provider. */
+  open(config: Record<string, unknown>): Promise<VaultKeyProvider>;
+  cleanup(): Promise<void>;
+}
+
+/** A key, its least-privilege policy, a temp dir and an instrumented context, on `backend`. */
+export async function createFixture(backend: VaultBackend, clock = new TestClock()): Promise<Fixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'trousseau-vault-'));
+  const keyName = uniqueName('k8s');
+  const policy = uniqueName('kms');
+  await backend.createKey(keyName);
+  await backend.writePolicy(policy, providerPolicy(backend.transitMount, keyName));
+  const metrics = new RecordingMetrics();
+  const logger = new CapturingLogger();
+  const context = (): ProviderContext => ({
+    instanceName: 'vault-test',
+    logger,
+    metrics,
+    clock,
+    configDir: dir,
+    secrets: createSecretReader(dir, {}),
+  });
+  return {
+    dir,
+    keyName,
+    policy,
+    metrics,
+    logger,
+    clock,
+    context,
+    async writeFile(name, content) {
+      await writeFile(join(dir, name), content, { mode: 0o600 });
+      return name;
+    },
+    async open(config) {
+      const parsed = vaultOptionsSchema.parse({
+        address: backend.url,
+        transitMount: backend.transitMount,
+        keyName,
+        ...config,
+      });
+      return VaultKeyProvider.open(parsed, context());
+    },
+    async cleanup() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A static-token provider config with a fresh token of the fixture's policy written to a file. */
+export async function tokenAuth(
+  backend: VaultBackend,
+  fixture: Fixture,
+  options: { ttlSeconds?: number; renewable?: boolean; file?: string } = {},
+): Promise<{ auth: Record<string, unknown>; token: string; file: string }> {
+  const token = await backend.createToken({
+    policies: [fixture.policy],
+    ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+    ...(options.renewable === undefined ? {} : { renewable: options.renewable }),
+  });
+  const file = await fixture.writeFile(options.file ?? 'vault-token', `${token}\n`);
+  return { auth: { method: 'token', token: { file } }, token, file };
+}
+
+/** Waits until `check` holds, polling every 10 ms, at most `timeoutMs`. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
