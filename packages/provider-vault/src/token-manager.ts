@@ -8,8 +8,8 @@ import { toVaultRequestError, type VaultHttp } from './vault-http.js';
 
 /** Renew when this share of the token's TTL has passed. */
 const RENEW_AT_FRACTION = 2 / 3;
-/** A token re-obtained this recently is not replaced again on a 403: the 403 is the policy speaking. */
-const RELOGIN_COOLDOWN_MS = 5_000;
+/** A token found alive this recently is not looked up again on another 403 (a policy denial storm). */
+const ALIVE_CACHE_MS = 1_000;
 /** After a failed renewal or login, try again this soon (bounded by what is left of the TTL). */
 const RETRY_AFTER_FAILURE_MS = 2_000;
 
@@ -74,6 +74,7 @@ export class TokenManager {
   #acquiring: Promise<TokenState> | undefined;
   #maintaining: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #alive: { readonly token: string; readonly at: number } | undefined;
   #closed = false;
 
   constructor(options: TokenManagerOptions) {
@@ -125,16 +126,10 @@ export class TokenManager {
     const current = this.#state;
     if (current !== undefined && current.token !== token && this.#now() < current.expiresAt)
       return current.token;
-    if (this.#auth.method === 'token') {
-      // Look the token up: alive means the policy refuses; dead means the file may hold a newer one.
-      const alive = await this.#isAlive(token);
-      if (alive) return undefined;
-      this.#state = undefined;
-      const fresh = await this.#acquire();
-      return fresh.token === token ? undefined : fresh.token;
-    }
-    if (current !== undefined && this.#now() - current.obtainedAt < RELOGIN_COOLDOWN_MS) return undefined;
-    this.#state = undefined;
+    // Look the token up: alive means the policy refuses the path; dead means replace it (log in again,
+    // or re-read a static token's source).
+    if (await this.#isAlive(token)) return undefined;
+    if (this.#state?.token === token) this.#state = undefined;
     const fresh = await this.#acquire();
     return fresh.token === token ? undefined : fresh.token;
   }
@@ -324,8 +319,11 @@ export class TokenManager {
   }
 
   async #isAlive(token: string): Promise<boolean> {
+    const known = this.#alive;
+    if (known !== undefined && known.token === token && Date.now() - known.at < ALIVE_CACHE_MS) return true;
     try {
       await this.#call('token lookup', 'auth/token/lookup-self', token);
+      this.#alive = { token, at: Date.now() };
       return true;
     } catch (error) {
       if (isTrousseauError(error) && error.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED') return false;

@@ -124,9 +124,13 @@ export function mapVaultError(
   }
   if (status >= 500 && operation === 'login') {
     // Vault 1.4's Kubernetes auth answers a refused service account with 500 and the plugin's message.
-    return new TrousseauError('TROUSSEAU_ERR_PROVIDER_AUTH_FAILED', `vault login failed (${status}): ${message}`, {
-      cause,
-    });
+    return new TrousseauError(
+      'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
+      `vault login failed (${status}): ${message}`,
+      {
+        cause,
+      },
+    );
   }
   if (status >= 500) {
     return new TrousseauError(

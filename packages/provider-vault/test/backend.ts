@@ -36,7 +36,10 @@ export interface VaultBackend {
 export const realVaultAddress = process.env.VAULT_ADDR;
 export const realVaultToken = process.env.VAULT_TOKEN;
 export const usingRealVault =
-  realVaultAddress !== undefined && realVaultAddress !== '' && realVaultToken !== undefined && realVaultToken !== '';
+  realVaultAddress !== undefined &&
+  realVaultAddress !== '' &&
+  realVaultToken !== undefined &&
+  realVaultToken !== '';
 
 /** Unique names so runs against one real Vault do not collide. */
 export function uniqueName(prefix: string): string {
@@ -44,7 +47,9 @@ export function uniqueName(prefix: string): string {
 }
 
 function hcl(rules: readonly PolicyRule[]): string {
-  return rules.map((rule) => `path "${rule.path}" {\n  capabilities = ${JSON.stringify(rule.capabilities)}\n}\n`).join('\n');
+  return rules
+    .map((rule) => `path "${rule.path}" {\n  capabilities = ${JSON.stringify(rule.capabilities)}\n}\n`)
+    .join('\n');
 }
 
 class EmulatorBackend implements VaultBackend {
@@ -69,7 +74,11 @@ class EmulatorBackend implements VaultBackend {
   async writePolicy(name: string, rules: readonly PolicyRule[]): Promise<void> {
     this.emulator.writePolicy(name, rules);
   }
-  async createToken(options: { policies: string[]; ttlSeconds?: number; renewable?: boolean }): Promise<string> {
+  async createToken(options: {
+    policies: string[];
+    ttlSeconds?: number;
+    renewable?: boolean;
+  }): Promise<string> {
     return this.emulator.createToken(options);
   }
   async revokeToken(token: string): Promise<void> {
@@ -138,7 +147,11 @@ class RealBackend implements VaultBackend {
       policy: rules.length === 0 ? 'path "trousseau-nothing" { capabilities = ["deny"] }' : hcl(rules),
     });
   }
-  async createToken(options: { policies: string[]; ttlSeconds?: number; renewable?: boolean }): Promise<string> {
+  async createToken(options: {
+    policies: string[];
+    ttlSeconds?: number;
+    renewable?: boolean;
+  }): Promise<string> {
     const body = (await this.#admin.write('auth/token/create', {
       policies: options.policies,
       ...(options.ttlSeconds === undefined ? {} : { ttl: `${options.ttlSeconds}s` }),
@@ -167,7 +180,10 @@ class RealBackend implements VaultBackend {
     const role = (await this.#admin.read(`auth/${options.mount}/role/${options.roleName}/role-id`)) as {
       data: { role_id: string };
     };
-    const secret = (await this.#admin.write(`auth/${options.mount}/role/${options.roleName}/secret-id`, {})) as {
+    const secret = (await this.#admin.write(
+      `auth/${options.mount}/role/${options.roleName}/secret-id`,
+      {},
+    )) as {
       data: { secret_id: string };
     };
     return { roleId: role.data.role_id, secretId: secret.data.secret_id };

@@ -62,7 +62,7 @@ export class CapturingLogger implements Logger {
             : { level, ...this.#bindings, ...(fields as object), msg: message },
         ),
       );
-    }) as Logger['info'];
+    });
   }
   trace = this.#log('trace');
   debug = this.#log('debug');

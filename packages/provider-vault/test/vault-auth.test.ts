@@ -1,0 +1,365 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { isTrousseauError, type ProviderStatus } from '@trousseau/core';
+import { testRequestContext } from '@trousseau/testing';
+import type { VaultKeyProvider } from '../src/index.js';
+import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
+import { createFixture, RecordingMetrics, TestClock, tokenAuth, type Fixture } from './helpers.js';
+
+const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
+const emulatorOnly = usingRealVault ? 'needs the emulator (clock, faults or Kubernetes auth)' : false;
+
+async function roundTrip(provider: VaultKeyProvider): Promise<void> {
+  const plaintext = randomBytes(32);
+  const sealed = await provider.encrypt(plaintext, ctx());
+  assert.deepEqual(
+    Buffer.from(await provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx())),
+    plaintext,
+  );
+}
+
+function assertUnhealthy(status: ProviderStatus, reason: RegExp): void {
+  assert.equal(status.healthy, false, `expected unhealthy, got ${JSON.stringify(status)}`);
+  assert.ok(!status.healthy && reason.test(status.reason), `reason ${JSON.stringify(status)} !~ ${reason}`);
+}
+
+/** Counts from now on (the fixture's metrics are shared by the tests of a suite). */
+function counter(fixture: Fixture): (name: string, labels: Record<string, string>) => number {
+  const start = new Map(fixture.metrics.counters);
+  return (name, labels) => {
+    const key = RecordingMetrics.key(name, labels);
+    return (fixture.metrics.counters.get(key) ?? 0) - (start.get(key) ?? 0);
+  };
+}
+
+function requestsTo(backend: VaultBackend, path: string): number {
+  return backend.emulator?.requests.filter((request) => request.path === path).length ?? 0;
+}
+
+describe('vault auth: static token', () => {
+  let backend: VaultBackend;
+  let fixture: Fixture;
+  const clock = new TestClock();
+  before(async () => {
+    backend = await startBackend({ clock });
+    fixture = await createFixture(backend, clock);
+  });
+  after(async () => {
+    await backend.close();
+    await fixture.cleanup();
+  });
+
+  it('looks the token up at start and serves calls with it; the token is never logged', async () => {
+    const { auth, token } = await tokenAuth(backend, fixture);
+    const provider = await fixture.open({ auth });
+    try {
+      if (backend.emulator !== undefined) assert.ok(requestsTo(backend, '/v1/auth/token/lookup-self') >= 1);
+      await roundTrip(provider);
+      assert.ok((await provider.status(ctx())).healthy);
+      assert.ok(!fixture.logger.lines.some((line) => line.includes(token)), 'the token reached a log line');
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('turns unhealthy with the reason when the token is revoked, and recovers from a new token in the file', async () => {
+    const { auth, token, file } = await tokenAuth(backend, fixture, { file: 'revoked-token' });
+    const provider = await fixture.open({ auth });
+    try {
+      await roundTrip(provider);
+      await backend.revokeToken(token);
+      const status = await provider.status(ctx());
+      assertUnhealthy(status, /token (expired or revoked|expired)/);
+      assert.ok(!status.healthy && status.keyUnusable !== true, 'a dead token is not a dead key');
+      assert.ok(!status.healthy && status.keyId !== undefined, 'keeps the last good key id');
+      await assert.rejects(provider.encrypt(randomBytes(32), ctx()), (error: unknown) => {
+        assert.ok(isTrousseauError(error));
+        assert.equal(error.code, 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED');
+        assert.ok(!error.message.includes(token));
+        return true;
+      });
+      const fresh = await backend.createToken({ policies: [fixture.policy] });
+      await fixture.writeFile(file, fresh);
+      assert.ok((await provider.status(ctx())).healthy, 'recovers as soon as a valid token is given');
+      await roundTrip(provider);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it(
+    'says "token expired" when a static token outlives its TTL, and heals from the file',
+    { skip: emulatorOnly },
+    async () => {
+      const { auth, file } = await tokenAuth(backend, fixture, {
+        ttlSeconds: 60,
+        renewable: false,
+        file: 'short-token',
+      });
+      const provider = await fixture.open({ auth });
+      try {
+        await roundTrip(provider);
+        clock.advance(61_000);
+        assertUnhealthy(await provider.status(ctx()), /token expired/);
+        await assert.rejects(provider.encrypt(randomBytes(32), ctx()), /token expired/);
+        await fixture.writeFile(
+          file,
+          await backend.createToken({ policies: [fixture.policy], ttlSeconds: 600 }),
+        );
+        assert.ok((await provider.status(ctx())).healthy);
+        await roundTrip(provider);
+      } finally {
+        await provider.close();
+      }
+    },
+  );
+
+  it('renews a renewable static token at two thirds of its TTL', { skip: emulatorOnly }, async () => {
+    const { auth } = await tokenAuth(backend, fixture, { ttlSeconds: 60, file: 'renewable-token' });
+    const provider = await fixture.open({ auth });
+    try {
+      const renewals = { provider: 'vault-test', outcome: 'success' };
+      const before = fixture.metrics.count('vault_token_renewals_total', renewals);
+      clock.advance(30_000);
+      assert.ok((await provider.status(ctx())).healthy);
+      assert.equal(
+        fixture.metrics.count('vault_token_renewals_total', renewals),
+        before,
+        'too early to renew',
+      );
+      clock.advance(12_000);
+      assert.ok((await provider.status(ctx())).healthy);
+      assert.equal(fixture.metrics.count('vault_token_renewals_total', renewals), before + 1);
+      // 72 s after creation: alive only because it was renewed.
+      clock.advance(30_000);
+      await roundTrip(provider);
+    } finally {
+      await provider.close();
+    }
+  });
+});
+
+describe('vault auth: AppRole', () => {
+  let backend: VaultBackend;
+  let fixture: Fixture;
+  const clock = new TestClock();
+  before(async () => {
+    backend = await startBackend({ clock });
+    fixture = await createFixture(backend, clock);
+  });
+  after(async () => {
+    await backend.close();
+    await fixture.cleanup();
+  });
+
+  async function appRole(mount: string, ttlSeconds = 60): Promise<Record<string, unknown>> {
+    const { roleId, secretId } = await backend.configureAppRole({
+      mount,
+      roleName: 'kms',
+      policies: [fixture.policy],
+      tokenTtlSeconds: ttlSeconds,
+    });
+    return {
+      method: 'approle',
+      mount,
+      roleId: { file: await fixture.writeFile(`${mount}-role-id`, roleId) },
+      secretId: { file: await fixture.writeFile(`${mount}-secret-id`, secretId) },
+    };
+  }
+
+  it('logs in on a custom mount and serves calls; secrets never reach logs', async () => {
+    const auth = await appRole('approle-kms');
+    const provider = await fixture.open({ auth });
+    try {
+      await roundTrip(provider);
+      assert.equal(
+        fixture.metrics.count('vault_logins_total', {
+          provider: 'vault-test',
+          method: 'approle',
+          outcome: 'success',
+        }),
+        1,
+      );
+      if (backend.emulator !== undefined) assert.equal(requestsTo(backend, '/v1/auth/approle-kms/login'), 1);
+      const secret = (auth.secretId as { file: string }).file;
+      const secretValue = await fixture.context().secrets.read({ file: secret });
+      assert.ok(!fixture.logger.lines.some((line) => line.includes(secretValue)));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it("reports a refused login in Status with Vault's reason", async () => {
+    const auth = await appRole('approle-bad');
+    await fixture.writeFile('approle-bad-secret-id', 'not-the-secret-id');
+    const provider = await fixture.open({ auth });
+    try {
+      assertUnhealthy(await provider.status(ctx()), /login failed: invalid secret id/);
+      assert.ok(
+        fixture.metrics.count('vault_logins_total', {
+          provider: 'vault-test',
+          method: 'approle',
+          outcome: 'failure',
+        }) >= 1,
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('renews before expiry, then logs in again when renewal fails', { skip: emulatorOnly }, async () => {
+    const count = counter(fixture);
+    const auth = await appRole('approle-renew');
+    const provider = await fixture.open({ auth });
+    const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+    const renewed = { provider: 'vault-test', outcome: 'success' };
+    const failed = { provider: 'vault-test', outcome: 'failure' };
+    try {
+      assert.equal(count('vault_logins_total', logins), 1);
+      clock.advance(41_000);
+      assert.ok((await provider.status(ctx())).healthy);
+      assert.equal(count('vault_token_renewals_total', renewed), 1);
+      assert.equal(count('vault_logins_total', logins), 1, 'renewed, not replaced');
+      clock.advance(41_000);
+      backend.emulator?.faults.failNext(3, 500, { path: 'auth/token/renew-self' });
+      assert.ok((await provider.status(ctx())).healthy);
+      assert.equal(count('vault_token_renewals_total', failed), 1);
+      assert.equal(count('vault_logins_total', logins), 2, 'a failed renewal leads to a new login');
+      await roundTrip(provider);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('logs in again after the token expired, without a restart', { skip: emulatorOnly }, async () => {
+    const count = counter(fixture);
+    const auth = await appRole('approle-expire');
+    const provider = await fixture.open({ auth });
+    const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+    try {
+      await roundTrip(provider);
+      clock.advance(120_000);
+      await roundTrip(provider);
+      assert.equal(count('vault_logins_total', logins), 2);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it(
+    'logs in again when Vault answers 403 to a token it let expire (clocks disagree)',
+    { skip: emulatorOnly },
+    async () => {
+      const vaultClock = new TestClock();
+      const skewed = await startBackend({ clock: vaultClock });
+      const skewedFixture = await createFixture(skewed);
+      try {
+        const { roleId, secretId } = await skewed.configureAppRole({
+          mount: 'approle',
+          roleName: 'kms',
+          policies: [skewedFixture.policy],
+          tokenTtlSeconds: 60,
+        });
+        const provider = await skewedFixture.open({
+          auth: {
+            method: 'approle',
+            roleId: { file: await skewedFixture.writeFile('role-id', roleId) },
+            secretId: { file: await skewedFixture.writeFile('secret-id', secretId) },
+          },
+        });
+        try {
+          await roundTrip(provider);
+          vaultClock.advance(61_000);
+          await roundTrip(provider);
+          const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+          assert.equal(skewedFixture.metrics.count('vault_logins_total', logins), 2);
+        } finally {
+          await provider.close();
+        }
+      } finally {
+        await skewed.close();
+        await skewedFixture.cleanup();
+      }
+    },
+  );
+});
+
+describe('vault auth: Kubernetes', { skip: emulatorOnly }, () => {
+  let backend: VaultBackend;
+  let fixture: Fixture;
+  const clock = new TestClock();
+  before(async () => {
+    backend = await startBackend({ clock });
+    fixture = await createFixture(backend, clock);
+  });
+  after(async () => {
+    await backend.close();
+    await fixture.cleanup();
+  });
+
+  it('logs in with the service-account token file, re-read at every login', async () => {
+    const emulator = backend.emulator;
+    assert.ok(emulator !== undefined);
+    const issuer = emulator.configureKubernetesAuth({
+      mount: 'k8s-cluster',
+      role: 'trousseau',
+      boundServiceAccountNames: ['trousseau'],
+      boundNamespaces: ['kube-system'],
+      policies: [fixture.policy],
+      tokenTtlSeconds: 60,
+    });
+    const first = issuer.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system' });
+    const tokenFile = await fixture.writeFile('sa-token', first);
+    const provider = await fixture.open({
+      auth: { method: 'kubernetes', role: 'trousseau', mount: 'k8s-cluster', tokenFile },
+    });
+    try {
+      await roundTrip(provider);
+      assert.equal(requestsTo(backend, '/v1/auth/k8s-cluster/login'), 1);
+      // The kubelet rotates the projected token; the old one stops working.
+      await fixture.writeFile(
+        tokenFile,
+        issuer.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system' }),
+      );
+      issuer.revokeServiceAccountToken(first);
+      // Past the Vault token's TTL the provider must log in again, with the new file content.
+      clock.advance(120_000);
+      await roundTrip(provider);
+      assert.equal(requestsTo(backend, '/v1/auth/k8s-cluster/login'), 2);
+      const logins = { provider: 'vault-test', method: 'kubernetes', outcome: 'success' };
+      assert.equal(fixture.metrics.count('vault_logins_total', logins), 2);
+      assert.ok(
+        !fixture.logger.lines.some((line) => line.includes(first)),
+        'the service-account token was logged',
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('reports a service account the role does not bind', async () => {
+    const emulator = backend.emulator;
+    assert.ok(emulator !== undefined);
+    const issuer = emulator.configureKubernetesAuth({
+      mount: 'k8s-other',
+      role: 'trousseau',
+      boundServiceAccountNames: ['trousseau'],
+      boundNamespaces: ['kube-system'],
+      policies: [fixture.policy],
+      tokenTtlSeconds: 3600,
+    });
+    const tokenFile = await fixture.writeFile(
+      'sa-token-other',
+      issuer.issueServiceAccountToken({ name: 'default', namespace: 'default' }),
+    );
+    const provider = await fixture.open({
+      auth: { method: 'kubernetes', role: 'trousseau', mount: 'k8s-other', tokenFile },
+    });
+    try {
+      assertUnhealthy(await provider.status(ctx()), /login failed/);
+    } finally {
+      await provider.close();
+    }
+  });
+});
