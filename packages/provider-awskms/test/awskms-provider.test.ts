@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   createSecretReader,
   ERROR_CODES,
   isTrousseauError,
+  loadConfigFile,
   silentLogger,
   systemClock,
   type ErrorCode,
@@ -516,6 +518,17 @@ describe('awskms config', () => {
       !parse({ keyId: 'alias/x', credentials: { accessKeyId: 'AKIA', secretAccessKey: 'inline' } }).success,
     );
     assert.ok(!parse({ keyId: 'alias/x', externalId: 'abc' }).success, 'externalId needs roleArn');
+  });
+
+  it('reads the example config, examples/configs/awskms.yaml', async () => {
+    const loaded = await loadConfigFile(
+      fileURLToPath(new URL('../../../../examples/configs/awskms.yaml', import.meta.url)),
+    );
+    const entry = loaded.config.providers[0];
+    assert.equal(entry?.type, 'awskms');
+    const options = awsKmsOptionsSchema.parse(entry.config);
+    assert.equal(options.region, 'eu-west-1');
+    assert.deepEqual(options.encryptionContext, { cluster: 'prod-eu-1' });
   });
 
   it('takes the region from a key ARN', async () => {

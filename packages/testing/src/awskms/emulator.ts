@@ -54,6 +54,8 @@ export interface AwsKmsEmulatorOptions {
   /** Interface to listen on; default 127.0.0.1 (port is always ephemeral unless given). */
   readonly host?: string;
   readonly port?: number;
+  /** Initial `faults.latencyMs`: delay before every answer (benchmarks use it to model a remote KMS). */
+  readonly latencyMs?: number;
 }
 
 export interface AwsKmsEmulator {
@@ -364,6 +366,7 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
   const store = new KeyStore(region, accountId);
   const handlers = operations(store);
   const faults = new Faults();
+  faults.latencyMs = options.latencyMs ?? 0;
   const requests: AwsKmsRequestRecord[] = [];
 
   const answer = (

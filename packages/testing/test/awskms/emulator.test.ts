@@ -372,6 +372,35 @@ describe('AWS KMS emulator (real @aws-sdk/client-kms over HTTP)', () => {
   });
 });
 
+describe('AWS KMS emulator options', () => {
+  it('starts with the given region, account, credentials and latency', async () => {
+    const credentials = [{ accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench-secret' }];
+    const emulator = await startAwsKmsEmulator({
+      region: 'eu-west-3',
+      accountId: '444455556666',
+      credentials,
+      latencyMs: 20,
+    });
+    const client = new KMSClient({
+      region: 'eu-west-3',
+      endpoint: emulator.url,
+      credentials: credentials[0]!,
+    });
+    try {
+      assert.match(emulator.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(emulator.faults.latencyMs, 20);
+      const key = emulator.createKey();
+      assert.equal(key.arn, `arn:aws:kms:eu-west-3:444455556666:key/${key.keyId}`);
+      const described = await client.send(new DescribeKeyCommand({ KeyId: key.arn }));
+      assert.equal(described.KeyMetadata?.AWSAccountId, '444455556666');
+    } finally {
+      client.destroy();
+      await emulator.close();
+      await emulator.close();
+    }
+  });
+});
+
 describe('SigV4 verifier', () => {
   // The "get-vanilla" case of the AWS Signature Version 4 test suite.
   const credentials = new Map([
