@@ -111,7 +111,8 @@ export class VaultHandler {
   handle(request: VaultRequest): VaultResponse {
     if (!request.path.startsWith('/v1/')) return errors(404);
     const rel = request.path.slice('/v1/'.length).replace(/\/+$/, '');
-    const method = request.method === 'GET' && request.query.get('list') === 'true' ? 'LIST' : request.method;
+    const method =
+      request.method === 'GET' && toBool(request.query.get('list')) === true ? 'LIST' : request.method;
 
     // Unauthenticated sys endpoints answer whatever the seal.
     if (rel === 'sys/health') return this.#health(request);
