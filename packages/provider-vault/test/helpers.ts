@@ -54,7 +54,7 @@ export class CapturingLogger implements Logger {
     this.#bindings = bindings;
   }
   #log(level: string): Logger['info'] {
-    return ((fields: unknown, message?: string) => {
+    return (fields: unknown, message?: string) => {
       this.lines.push(
         JSON.stringify(
           typeof fields === 'string'
@@ -62,7 +62,7 @@ export class CapturingLogger implements Logger {
             : { level, ...this.#bindings, ...(fields as object), msg: message },
         ),
       );
-    });
+    };
   }
   trace = this.#log('trace');
   debug = this.#log('debug');

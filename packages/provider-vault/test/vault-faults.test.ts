@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { isTrousseauError, type ErrorCode, type ProviderStatus } from '@trousseau/core';
+import { testRequestContext } from '@trousseau/testing';
+import type { VaultEmulator } from '@trousseau/testing/vault';
+import type { VaultKeyProvider } from '../src/index.js';
+import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
+import { createFixture, tokenAuth, type Fixture } from './helpers.js';
+
+const ctx = (timeoutMs = 2_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
+
+async function rejectsWith(work: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
+  await assert.rejects(work, (error: unknown) => {
+    assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
+    assert.equal(error.code, code, `${error.code}: ${error.message}`);
+    if (message !== undefined) assert.match(error.message, message);
+    return true;
+  });
+}
+
+function assertUnhealthy(status: ProviderStatus, reason: RegExp, keyUnusable = false): void {
+  assert.equal(status.healthy, false, `expected unhealthy, got ${JSON.stringify(status)}`);
+  if (status.healthy) return;
+  assert.match(status.reason, reason);
+  assert.equal(status.keyUnusable === true, keyUnusable, `keyUnusable: ${JSON.stringify(status)}`);
+  assert.ok(status.keyId !== undefined, 'keeps reporting the last good key id');
+}
+
+async function recovers(provider: VaultKeyProvider): Promise<void> {
+  const status = await provider.status(ctx());
+  assert.ok(status.healthy, `expected recovery, got ${JSON.stringify(status)}`);
+  const plaintext = randomBytes(32);
+  const sealed = await provider.encrypt(plaintext, ctx());
+  assert.deepEqual(
+    Buffer.from(await provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx())),
+    plaintext,
+  );
+}
+
+describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, faults)' : false }, () => {
+  let backend: VaultBackend;
+  let emulator: VaultEmulator;
+  let fixture: Fixture;
+  let provider: VaultKeyProvider;
+  before(async () => {
+    backend = await startBackend();
+    assert.ok(backend.emulator !== undefined);
+    emulator = backend.emulator;
+    fixture = await createFixture(backend);
+    const { auth } = await tokenAuth(backend, fixture);
+    provider = await fixture.open({ auth, timeouts: { requestSeconds: 2, authSeconds: 2 } });
+  });
+  after(async () => {
+    await provider.close();
+    await backend.close();
+    await fixture.cleanup();
+  });
+  /** A provider on a key of its own (its own policy and token), for tests that break the key. */
+  async function openOwnKey(suffix: string): Promise<{ name: string; provider: VaultKeyProvider }> {
+    const name = `${fixture.keyName}-${suffix}`;
+    emulator.createKey(name);
+    emulator.writePolicy(`${fixture.policy}-${suffix}`, [
+      { path: `transit/encrypt/${name}`, capabilities: ['update'] },
+      { path: `transit/decrypt/${name}`, capabilities: ['update'] },
+      { path: `transit/keys/${name}`, capabilities: ['read'] },
+    ]);
+    const token = emulator.createToken({ policies: [`${fixture.policy}-${suffix}`] });
+    const provider = await fixture.open({
+      auth: { method: 'token', token: { file: await fixture.writeFile(`${suffix}-token`, token) } },
+      keyName: name,
+    });
+    return { name, provider };
+  }
+
+  afterEach(() => {
+    emulator.unseal();
+    emulator.faults.latencyMs = 0;
+    emulator.faults.dropConnections = false;
+    emulator.faults.refuseConnections = false;
+  });
+
+  it('fails fast with UNAVAILABLE "vault sealed" while sealed, and recovers when unsealed', async () => {
+    emulator.seal();
+    emulator.clearRequests();
+    await rejectsWith(
+      provider.encrypt(randomBytes(32), ctx()),
+      'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
+      /vault sealed/,
+    );
+    assert.equal(
+      emulator.requests.filter((request) => request.path.includes('/transit/encrypt/')).length,
+      1,
+      'sealed is not retried: it will not unseal within the deadline',
+    );
+    assertUnhealthy(await provider.status(ctx()), /^vault sealed$/);
+    emulator.unseal();
+    await recovers(provider);
+  });
+
+  it('fails fast with UNAVAILABLE when Vault refuses connections, and recovers', async () => {
+    emulator.faults.refuseConnections = true;
+    await rejectsWith(
+      provider.encrypt(randomBytes(32), ctx()),
+      'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
+      /unreachable \(ECONNREFUSED\)/,
+    );
+    assertUnhealthy(await provider.status(ctx()), /unreachable/);
+    emulator.faults.refuseConnections = false;
+    await recovers(provider);
+  });
+
+  it('fails with UNAVAILABLE when Vault drops connections, and recovers', async () => {
+    emulator.faults.dropConnections = true;
+    await rejectsWith(
+      provider.encrypt(randomBytes(32), ctx()),
+      'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
+      /unreachable/,
+    );
+    emulator.faults.dropConnections = false;
+    await recovers(provider);
+  });
+
+  it('answers DEADLINE_EXCEEDED inside the caller deadline when Vault is slow, and recovers', async () => {
+    emulator.faults.latencyMs = 1_000;
+    const request = ctx(150);
+    await rejectsWith(provider.encrypt(randomBytes(32), request), 'TROUSSEAU_ERR_DEADLINE_EXCEEDED');
+    assert.ok(Date.now() < request.deadline + 100, 'the call outlived its deadline');
+    assert.equal((await provider.status(ctx(150))).healthy, false);
+    emulator.faults.latencyMs = 0;
+    await recovers(provider);
+  });
+
+  it('retries 5xx and 429 with backoff while the deadline allows', async () => {
+    emulator.clearRequests();
+    emulator.faults.failNext(2, 502, { path: 'transit/encrypt' });
+    emulator.faults.failNext(1, 429, { path: 'transit/encrypt' });
+    const result = await provider.encrypt(randomBytes(32), ctx());
+    assert.ok(result.ciphertext.length > 0);
+    assert.equal(emulator.requests.filter((request) => request.path.includes('/transit/encrypt/')).length, 4);
+  });
+
+  it('stops retrying when the deadline leaves no room, with the last reason', async () => {
+    const flaky = await openOwnKey('flaky');
+    try {
+      const sealed = await flaky.provider.encrypt(randomBytes(32), ctx());
+      // Only this key's decrypt path fails, for good.
+      emulator.faults.failNext(1_000_000, 503, { path: `transit/decrypt/${flaky.name}` });
+      emulator.clearRequests();
+      const request = ctx(300);
+      await assert.rejects(
+        flaky.provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, request),
+        (error: unknown) => {
+          assert.ok(isTrousseauError(error));
+          assert.ok(
+            error.code === 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE' ||
+              error.code === 'TROUSSEAU_ERR_DEADLINE_EXCEEDED',
+            error.code,
+          );
+          return true;
+        },
+      );
+      assert.ok(Date.now() < request.deadline + 100);
+      const attempts = emulator.requests.filter((entry) =>
+        entry.path.includes(`/transit/decrypt/${flaky.name}`),
+      ).length;
+      assert.ok(attempts >= 2, `retried (${attempts} attempts)`);
+    } finally {
+      await flaky.provider.close();
+    }
+  });
+
+  it('reports a deleted key as unusable: "key not found"', async () => {
+    const doomed = await openOwnKey('doomed');
+    try {
+      const sealed = await doomed.provider.encrypt(randomBytes(32), ctx());
+      emulator.deleteKey(doomed.name);
+      assertUnhealthy(await doomed.provider.status(ctx()), /key not found: transit\/keys\//, true);
+      await rejectsWith(
+        doomed.provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx()),
+        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        /key not found/,
+      );
+    } finally {
+      await doomed.provider.close();
+    }
+  });
+
+  it('reports a policy that no longer allows encrypt as unusable: "permission denied on transit/encrypt/<key>"', async () => {
+    const policy = `${fixture.policy}-shrinking`;
+    emulator.writePolicy(policy, [
+      { path: `transit/encrypt/${fixture.keyName}`, capabilities: ['update'] },
+      { path: `transit/decrypt/${fixture.keyName}`, capabilities: ['update'] },
+      { path: `transit/keys/${fixture.keyName}`, capabilities: ['read'] },
+    ]);
+    const token = emulator.createToken({ policies: [policy] });
+    const shrinking = await fixture.open({
+      auth: { method: 'token', token: { file: await fixture.writeFile('shrinking-token', token) } },
+    });
+    try {
+      assert.ok((await shrinking.status(ctx())).healthy);
+      emulator.writePolicy(policy, [
+        { path: `transit/decrypt/${fixture.keyName}`, capabilities: ['update'] },
+        { path: `transit/keys/${fixture.keyName}`, capabilities: ['read'] },
+      ]);
+      assertUnhealthy(
+        await shrinking.status(ctx()),
+        new RegExp(`^permission denied on transit/encrypt/${fixture.keyName}$`),
+        true,
+      );
+      await rejectsWith(
+        shrinking.encrypt(randomBytes(32), ctx()),
+        'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED',
+      );
+    } finally {
+      await shrinking.close();
+    }
+  });
+});

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { isTrousseauError, isValidKeyId } from '@trousseau/core';
+import { testRequestContext } from '@trousseau/testing';
+import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
+import { createFixture, eventually, TestClock, tokenAuth, type Fixture } from './helpers.js';
+
+const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
+
+function prefixOf(ciphertext: Uint8Array): string {
+  return /^vault:v\d+:/.exec(Buffer.from(ciphertext).toString('utf8'))?.[0] ?? '';
+}
+
+describe('vault key rotation', () => {
+  let backend: VaultBackend;
+  let fixture: Fixture;
+  const clock = new TestClock();
+  before(async () => {
+    backend = await startBackend({ clock });
+    fixture = await createFixture(backend, clock);
+  });
+  after(async () => {
+    await backend.close();
+    await fixture.cleanup();
+  });
+
+  it('changes the key id within the refresh interval; new data is v2 and v1 data still decrypts', async () => {
+    const { auth } = await tokenAuth(backend, fixture);
+    const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 0.1 });
+    try {
+      const first = await provider.status(ctx());
+      assert.ok(first.healthy);
+      assert.match(
+        first.keyId,
+        new RegExp(`^vault:${backend.transitMount}/${fixture.keyName}:v1:[0-9a-f]{16}$`),
+      );
+      const plaintext = randomBytes(32);
+      const old = await provider.encrypt(plaintext, ctx());
+      assert.equal(prefixOf(old.ciphertext), 'vault:v1:');
+      assert.equal(old.keyRef, undefined, 'the Vault ciphertext names its version; no key reference');
+
+      await backend.rotateKey(fixture.keyName);
+      // The background refresh alone (no call) notices the rotation.
+      await eventually(() => provider.keyId !== first.keyId);
+      const second = await provider.status(ctx());
+      assert.ok(second.healthy);
+      assert.notEqual(second.keyId, first.keyId);
+      assert.match(second.keyId, /:v2:/);
+      assert.ok(isValidKeyId(second.keyId));
+
+      const fresh = await provider.encrypt(plaintext, ctx());
+      assert.equal(prefixOf(fresh.ciphertext), 'vault:v2:');
+      assert.equal(fresh.keyId, second.keyId);
+      for (const sealed of [old, fresh]) {
+        assert.deepEqual(
+          Buffer.from(await provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx())),
+          plaintext,
+        );
+      }
+
+      await backend.setMinDecryptionVersion(fixture.keyName, 2);
+      await assert.rejects(
+        provider.decrypt({ ciphertext: old.ciphertext, keyRef: '' }, ctx()),
+        (error: unknown) => {
+          assert.ok(isTrousseauError(error));
+          assert.equal(error.code, 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE');
+          assert.match(error.message, /min_decryption_version/);
+          return true;
+        },
+      );
+      assert.deepEqual(
+        Buffer.from(await provider.decrypt({ ciphertext: fresh.ciphertext, keyRef: '' }, ctx())),
+        plaintext,
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('reads the key on demand when an encrypt comes back under a newer version', async () => {
+    const { auth } = await tokenAuth(backend, fixture);
+    const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
+    try {
+      const before = await provider.status(ctx());
+      assert.ok(before.healthy);
+      await backend.rotateKey(fixture.keyName);
+      const result = await provider.encrypt(randomBytes(32), ctx());
+      assert.notEqual(result.keyId, before.keyId, 'encrypt must not report the old key id with new data');
+      const after = await provider.status(ctx());
+      assert.ok(after.healthy);
+      assert.equal(result.keyId, after.keyId);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it(
+    'never repeats a key id for a re-created key of the same name and version',
+    { skip: usingRealVault ? 'needs the emulator' : false },
+    async () => {
+      const emulator = backend.emulator;
+      assert.ok(emulator !== undefined);
+      const name = `${fixture.keyName}-again`;
+      emulator.createKey(name);
+      emulator.writePolicy(fixture.policy, [
+        { path: `transit/encrypt/${name}`, capabilities: ['update'] },
+        { path: `transit/decrypt/${name}`, capabilities: ['update'] },
+        { path: `transit/keys/${name}`, capabilities: ['read'] },
+      ]);
+      const { auth } = await tokenAuth(backend, fixture);
+      const provider = await fixture.open({ auth, keyName: name });
+      try {
+        const first = await provider.status(ctx());
+        assert.ok(first.healthy);
+        emulator.deleteKey(name);
+        const gone = await provider.status(ctx());
+        assert.equal(gone.healthy, false);
+        assert.ok(!gone.healthy && gone.keyUnusable === true && /key not found/.test(gone.reason));
+        clock.advance(2_000);
+        emulator.createKey(name);
+        const again = await provider.status(ctx());
+        assert.ok(again.healthy);
+        assert.match(again.keyId, /:v1:/);
+        assert.notEqual(again.keyId, first.keyId);
+      } finally {
+        await provider.close();
+      }
+    },
+  );
+});
