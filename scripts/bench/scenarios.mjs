@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
 
 /** Starts a process and resolves when its output contains `ready`. */
 export function startProcess(args, ready, options = {}) {
@@ -28,7 +29,7 @@ function stopper(child) {
 }
 
 /** Runs `trousseau serve` with the given config object (providers etc.) on a fresh socket. */
-export async function startTrousseau({ dir, root }, name, config) {
+export async function startTrousseau({ dir, root }, name, config, env = {}) {
   const socket = join(dir, `${name}.sock`);
   const file = join(dir, `${name}.json`);
   await writeFile(
@@ -38,12 +39,13 @@ export async function startTrousseau({ dir, root }, name, config) {
   const child = await startProcess(
     [join(root, 'packages/server/dist/src/bin.js'), 'serve', '--config', file, '--log-level', 'info'],
     'trousseau is serving',
-    {
-      cwd: root,
-    },
+    { cwd: root, env: { ...process.env, ...env } },
   );
   return { socket, stop: stopper(child) };
 }
+
+/** Latency the emulators add to every request, standing in for a KMS on the network. */
+export const EMULATED_LATENCY_MS = 2;
 
 export const scenarios = [
   {
@@ -70,5 +72,41 @@ export const scenarios = [
           },
         ],
       }),
+  },
+  {
+    name: `trousseau + awskms (emulator, ${EMULATED_LATENCY_MS} ms)`,
+    async start(context) {
+      const emulator = await startAwsKmsEmulator({ latencyMs: EMULATED_LATENCY_MS });
+      const key = emulator.createKey();
+      const [credential] = emulator.credentials;
+      const target = await startTrousseau(
+        context,
+        'awskms',
+        {
+          providers: [
+            {
+              name: 'aws',
+              type: 'awskms',
+              config: {
+                keyId: key.arn,
+                endpoint: emulator.url,
+                credentials: {
+                  accessKeyId: { env: 'BENCH_AWS_AKID' },
+                  secretAccessKey: { env: 'BENCH_AWS_SECRET' },
+                },
+              },
+            },
+          ],
+        },
+        { BENCH_AWS_AKID: credential.accessKeyId, BENCH_AWS_SECRET: credential.secretAccessKey },
+      );
+      return {
+        socket: target.socket,
+        async stop() {
+          await target.stop();
+          await emulator.close();
+        },
+      };
+    },
   },
 ];

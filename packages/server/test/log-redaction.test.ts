@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { KmsClient, parseConfig } from '@trousseau/core';
 import { createKeyRingFile } from '@trousseau/provider-local';
+import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
 import { createLogger, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
@@ -119,6 +120,32 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
         entry: { name: 'local', type: 'local', config: { keyFile } },
         secrets: forms(material),
         cleanup: async () => undefined,
+      };
+    });
+  });
+
+  it('awskms provider: no plaintext, no secret access key', async () => {
+    await assertNothingSecretLogged(async () => {
+      const emulator = await startAwsKmsEmulator();
+      const credential = emulator.credentials[0];
+      assert.ok(credential !== undefined);
+      const key = emulator.createKey();
+      return {
+        entry: {
+          name: 'aws',
+          type: 'awskms',
+          config: {
+            keyId: key.arn,
+            endpoint: emulator.url,
+            credentials: {
+              accessKeyId: { env: 'REDACTION_AKID' },
+              secretAccessKey: { env: 'REDACTION_SECRET' },
+            },
+          },
+        },
+        env: { REDACTION_AKID: credential.accessKeyId, REDACTION_SECRET: credential.secretAccessKey },
+        secrets: [credential.secretAccessKey],
+        cleanup: () => emulator.close(),
       };
     });
   });
