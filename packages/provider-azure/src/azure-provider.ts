@@ -224,6 +224,7 @@ export class AzureKeyProvider implements KeyProvider {
     const state = this.#stateOf(key);
     const previous = this.#current;
     this.#current = state;
+    if (state.unusable === undefined) this.#lastGoodKeyId = state.keyId;
     this.#bitsByVersion.set(`${this.#options.keyName}/${state.version}`, state.bits);
     if (previous !== undefined && previous.keyId !== state.keyId) {
       this.#context.logger.info(

@@ -68,7 +68,11 @@ export function mapAzureError(
       error,
     );
   }
-  if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
+  if (
+    name === 'AuthenticationError' ||
+    name === 'AggregateAuthenticationError' ||
+    name === 'AuthenticationRequiredError'
+  ) {
     const status = typeof shape.statusCode === 'number' ? shape.statusCode : 0;
     const transient = status === 0 || status === 408 || status === 429 || status >= 500;
     return make(

@@ -344,7 +344,7 @@ export async function startAzureKeyVaultEmulator(
         return deleted === undefined ? notFound(name) : [200, deletedKeyBundle(baseUrl, deleted)];
       }
     }
-    if ((match = /^\/keys\/([^/]+)\/([0-9a-f]{32})$/.exec(path)) !== null) {
+    if ((match = /^\/keys\/([^/]+)\/([^/]+)$/.exec(path)) !== null) {
       const name = decodeURIComponent(match[1] ?? '');
       const version = match[2] ?? '';
       const entry = store.get(name, version);

@@ -1,0 +1,426 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isTrousseauError, isValidKeyId, type Metrics, type ProviderStatus } from '@trousseau/core';
+import { runProviderConformance, testRequestContext } from '@trousseau/testing';
+import { AzureKeyProvider } from '../src/azure-provider.js';
+import { parseKeyRef } from '../src/key-ref.js';
+import { azureOptionsSchema } from '../src/options.js';
+import provider from '../src/index.js';
+import { startAzureFixture, type AzureFixture } from './helpers.js';
+
+const ctx = (timeoutMs = 5_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
+
+async function rejectsWith(work: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(work, (error: unknown) => {
+    assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return true;
+  });
+}
+
+function unhealthy(status: ProviderStatus): Extract<ProviderStatus, { healthy: false }> {
+  if (status.healthy) assert.fail(`expected unhealthy, got ${JSON.stringify(status)}`);
+  return status;
+}
+
+function healthyKeyId(status: ProviderStatus): string {
+  assert.ok(status.healthy, `expected healthy, got ${JSON.stringify(status)}`);
+  return status.keyId;
+}
+
+runProviderConformance('azure (real SDK, emulator over TLS)', async () => {
+  const fixture = await startAzureFixture();
+  return {
+    provider: fixture.provider(),
+    breakBackend: async () => {
+      fixture.emulator.faults.dropConnections = true;
+    },
+    restoreBackend: async () => {
+      fixture.emulator.faults.reset();
+    },
+    cleanup: () => fixture.cleanup(),
+  };
+});
+
+describe('azure provider', () => {
+  let fixture: AzureFixture;
+  before(async () => {
+    fixture = await startAzureFixture();
+  });
+  after(() => fixture.cleanup());
+
+  it('is declared as the built-in `azure` provider with a strict schema', () => {
+    assert.equal(provider.kind, 'trousseau-provider');
+    assert.equal(provider.name, 'azure');
+    const parsed = azureOptionsSchema.parse({ vaultUrl: 'https://v.vault.azure.net/', keyName: 'k' });
+    assert.equal(parsed.vaultUrl, 'https://v.vault.azure.net');
+    assert.equal(parsed.algorithm, 'RSA-OAEP-256');
+    assert.deepEqual(parsed.credential, { type: 'workloadIdentity' });
+    assert.ok(
+      !azureOptionsSchema.safeParse({ vaultUrl: 'https://v.vault.azure.net', keyName: 'k', extra: 1 })
+        .success,
+    );
+    assert.ok(!azureOptionsSchema.safeParse({ vaultUrl: 'http://v.vault.azure.net', keyName: 'k' }).success);
+    assert.ok(
+      !azureOptionsSchema.safeParse({ vaultUrl: 'https://v.vault.azure.net', keyName: 'k_1' }).success,
+    );
+    const missing = azureOptionsSchema.safeParse({
+      vaultUrl: 'https://v.vault.azure.net',
+      keyName: 'k',
+      credential: { type: 'servicePrincipal', tenantId: 't' },
+    });
+    assert.ok(!missing.success);
+    assert.deepEqual(missing.error.issues.map((issue) => issue.path.join('.')).sort(), [
+      'credential.clientId',
+      'credential.clientSecret',
+    ]);
+    assert.ok(
+      azureOptionsSchema.safeParse({
+        vaultUrl: 'https://v.vault.azure.net',
+        keyName: 'k',
+        credential: { type: 'servicePrincipal', azureJsonFile: '/etc/kubernetes/azure.json' },
+      }).success,
+    );
+  });
+
+  it('reports a key id naming the vault, key and version, and wraps within the RSA-OAEP-256 bound', async () => {
+    const p = fixture.provider();
+    try {
+      const keyId = healthyKeyId(await p.status(ctx()));
+      const host = new URL(fixture.emulator.url).host;
+      assert.match(
+        keyId,
+        new RegExp(`^azure:${host.replace('.', '\\.')}/kek/${fixture.firstVersion}:[0-9a-f]{16}$`),
+      );
+      assert.ok(isValidKeyId(keyId));
+      assert.equal(p.capabilities.maxPlaintextBytes, 190, '2048-bit RSA-OAEP-256 wraps at most 190 bytes');
+      const result = await p.encrypt(randomBytes(190), ctx());
+      assert.equal(result.ciphertext.length, 256);
+      assert.deepEqual(parseKeyRef(result.keyRef ?? ''), {
+        keyName: 'kek',
+        version: fixture.firstVersion,
+        algorithm: 'RSA-OAEP-256',
+      });
+      await rejectsWith(p.encrypt(randomBytes(191), ctx()), 'TROUSSEAU_ERR_REQUEST_TOO_LARGE');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('follows a rotation to a new key version; data of the old version still unwraps from it', async () => {
+    const p = fixture.provider();
+    try {
+      const before = healthyKeyId(await p.status(ctx()));
+      const plaintext = randomBytes(32);
+      const old = await p.encrypt(plaintext, ctx());
+      const rotated = await fixture.emulator.rotateKey('kek');
+      const after = healthyKeyId(await p.status(ctx()));
+      assert.notEqual(after, before, 'a new version is a new key id');
+      assert.ok(after.includes(rotated.version));
+      const fresh = await p.encrypt(plaintext, ctx());
+      assert.equal(fresh.keyId, after);
+      assert.equal(parseKeyRef(fresh.keyRef ?? '')?.version, rotated.version);
+      fixture.emulator.clearRequests();
+      const opened = await p.decrypt({ ciphertext: old.ciphertext, keyRef: old.keyRef ?? '' }, ctx());
+      assert.deepEqual(Buffer.from(opened), plaintext);
+      assert.ok(
+        fixture.emulator.requests.some(
+          (entry) => entry.path === `/keys/kek/${parseKeyRef(old.keyRef ?? '')?.version ?? ''}/unwrapkey`,
+        ),
+        'unwrap addressed the version that wrapped',
+      );
+      assert.equal(healthyKeyId(await p.status(ctx())), after, 'the key id does not flip back');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('stays on a pinned key version across rotations', async () => {
+    const pinned = fixture.firstVersion;
+    const p = fixture.provider({ keyVersion: pinned });
+    try {
+      const before = healthyKeyId(await p.status(ctx()));
+      await fixture.emulator.rotateKey('kek');
+      assert.equal(healthyKeyId(await p.status(ctx())), before);
+      const result = await p.encrypt(randomBytes(32), ctx());
+      assert.equal(parseKeyRef(result.keyRef ?? '')?.version, pinned);
+      assert.equal(result.keyId, before);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('shows a disabled key version in status as unusable, refuses to wrap, and recovers when enabled', async () => {
+    const p = fixture.provider();
+    try {
+      const keyId = healthyKeyId(await p.status(ctx()));
+      const plaintext = randomBytes(32);
+      const sealed = await p.encrypt(plaintext, ctx());
+      const version = parseKeyRef(sealed.keyRef ?? '')?.version ?? '';
+      fixture.emulator.setEnabled('kek', version, false);
+      const status = unhealthy(await p.status(ctx()));
+      assert.equal(status.keyUnusable, true);
+      assert.equal(status.keyId, keyId);
+      assert.match(status.reason, /disabled/);
+      assert.ok(status.reason.includes(version));
+      await rejectsWith(p.encrypt(plaintext, ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE');
+      await rejectsWith(
+        p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx()),
+        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      );
+      fixture.emulator.setEnabled('kek', version, true);
+      assert.equal(healthyKeyId(await p.status(ctx())), keyId);
+      const opened = await p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx());
+      assert.deepEqual(Buffer.from(opened), plaintext);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('reports a removed role as unusable and permission denied', async () => {
+    const p = fixture.provider();
+    try {
+      healthyKeyId(await p.status(ctx()));
+      fixture.emulator.faults.forbidden = true;
+      const status = unhealthy(await p.status(ctx()));
+      assert.equal(status.keyUnusable, true);
+      assert.match(status.reason, /Key Vault Crypto User/);
+      await rejectsWith(p.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED');
+    } finally {
+      fixture.emulator.faults.reset();
+      await p.close();
+    }
+  });
+
+  it('shows a token acquisition failure in status and recovers without a restart', async () => {
+    const secretFile = join(fixture.dir, 'rotating-secret');
+    await writeFile(secretFile, 'not-the-secret');
+    const p = fixture.provider({
+      credential: {
+        type: 'servicePrincipal',
+        tenantId: fixture.emulator.tenantId,
+        clientId: fixture.emulator.clientId,
+        clientSecret: { file: 'rotating-secret' },
+      },
+    });
+    try {
+      const status = unhealthy(await p.status(ctx()));
+      assert.match(status.reason, /token acquisition from Entra ID failed/);
+      assert.ok(!status.reason.includes('not-the-secret'), 'the secret never reaches a message');
+      assert.notEqual(status.keyUnusable, true, 'a login failure is not a gone key');
+      await rejectsWith(p.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED');
+      await writeFile(secretFile, fixture.emulator.clientSecret);
+      healthyKeyId(await p.status(ctx()));
+
+      fixture.emulator.faults.tokenEndpointDown = true;
+      fixture.emulator.revokeTokens();
+      const down = unhealthy(await p.status(ctx()));
+      assert.match(down.reason, /token acquisition|refused the token/);
+      assert.ok(down.keyId !== undefined, 'the last good key id is kept');
+      fixture.emulator.faults.reset();
+      healthyKeyId(await p.status(ctx()));
+    } finally {
+      fixture.emulator.faults.reset();
+      await p.close();
+    }
+  });
+
+  it('logs in again by itself when Key Vault refuses a revoked token', async () => {
+    const p = fixture.provider();
+    try {
+      healthyKeyId(await p.status(ctx()));
+      fixture.emulator.revokeTokens();
+      fixture.emulator.clearRequests();
+      const result = await p.encrypt(randomBytes(32), ctx());
+      assert.ok(result.ciphertext.length > 0);
+      assert.ok(fixture.emulator.requests.some((entry) => entry.kind === 'token' && entry.status === 200));
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('maps throttling and outages to their codes and recovers without a restart', async () => {
+    const p = fixture.provider({ maxRetries: 0 });
+    try {
+      const sealed = await p.encrypt(randomBytes(32), ctx());
+      const open = (): Promise<Uint8Array> =>
+        p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx());
+      fixture.emulator.faults.failNext(1, 429, 0);
+      await rejectsWith(open(), 'TROUSSEAU_ERR_PROVIDER_THROTTLED');
+      fixture.emulator.faults.failNext(1, 503, 0);
+      await rejectsWith(open(), 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE');
+      fixture.emulator.faults.failNext(1, 500);
+      await rejectsWith(open(), 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE');
+      fixture.emulator.faults.dropConnections = true;
+      await rejectsWith(open(), 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE');
+      const down = unhealthy(await p.status(ctx()));
+      assert.notEqual(down.keyUnusable, true);
+      assert.ok(down.keyId !== undefined);
+      fixture.emulator.faults.reset();
+      assert.equal((await open()).length, 32);
+      healthyKeyId(await p.status(ctx()));
+    } finally {
+      fixture.emulator.faults.reset();
+      await p.close();
+    }
+  });
+
+  it('retries a throttled request within the deadline', async () => {
+    const p = fixture.provider({ maxRetries: 2 });
+    try {
+      const sealed = await p.encrypt(randomBytes(32), ctx());
+      fixture.emulator.faults.failNext(1, 429, 0);
+      const opened = await p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx());
+      assert.equal(opened.length, 32);
+    } finally {
+      fixture.emulator.faults.reset();
+      await p.close();
+    }
+  });
+
+  it("gives up at the caller's deadline", async () => {
+    const p = fixture.provider();
+    try {
+      const sealed = await p.encrypt(randomBytes(32), ctx());
+      fixture.emulator.faults.latencyMs = 2_000;
+      await rejectsWith(
+        p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx(100)),
+        'TROUSSEAU_ERR_DEADLINE_EXCEEDED',
+      );
+    } finally {
+      fixture.emulator.faults.reset();
+      await p.close();
+    }
+  });
+
+  it('rejects a key reference it did not write as an invalid ciphertext', async () => {
+    const p = fixture.provider();
+    try {
+      const sealed = await p.encrypt(randomBytes(32), ctx());
+      for (const keyRef of [
+        '',
+        'kek',
+        'kek/not_hex/RSA-OAEP-256',
+        'kek/a/b/RSA-OAEP',
+        `kek/${fixture.firstVersion}/RSA1_5`,
+      ]) {
+        await rejectsWith(
+          p.decrypt({ ciphertext: sealed.ciphertext, keyRef }, ctx()),
+          'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
+        );
+      }
+      // A version Key Vault does not know (deleted, or another vault's): the key is gone, not the data bad.
+      await rejectsWith(
+        p.decrypt({ ciphertext: sealed.ciphertext, keyRef: `kek/${'0'.repeat(32)}/RSA-OAEP-256` }, ctx()),
+        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      );
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('wraps with RSA-OAEP when configured; the algorithm travels in the key reference', async () => {
+    const big = await startAzureFixture({ size: 3072 });
+    const oaep = big.provider({ algorithm: 'RSA-OAEP' });
+    const oaep256 = big.provider();
+    try {
+      const keyId = healthyKeyId(await oaep.status(ctx()));
+      assert.notEqual(
+        keyId,
+        healthyKeyId(await oaep256.status(ctx())),
+        'the algorithm is part of the key id',
+      );
+      assert.equal(oaep.capabilities.maxPlaintextBytes, 384 - 42);
+      const plaintext = randomBytes(32);
+      const sealed = await oaep.encrypt(plaintext, ctx());
+      assert.equal(sealed.ciphertext.length, 384);
+      assert.equal(parseKeyRef(sealed.keyRef ?? '')?.algorithm, 'RSA-OAEP');
+      const opened = await oaep256.decrypt(
+        { ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' },
+        ctx(),
+      );
+      assert.deepEqual(Buffer.from(opened), plaintext);
+    } finally {
+      await oaep.close();
+      await oaep256.close();
+      await big.cleanup();
+    }
+  });
+
+  it('logs in with workload identity (federated token file) and with an azure.json file', async () => {
+    await writeFile(join(fixture.dir, 'sa-token'), 'projected-service-account-token');
+    fixture.emulator.clientAssertion = 'projected-service-account-token';
+    await writeFile(
+      join(fixture.dir, 'azure.json'),
+      JSON.stringify({
+        cloud: 'AzurePublicCloud',
+        tenantId: fixture.emulator.tenantId,
+        subscriptionId: 'ignored',
+        aadClientId: fixture.emulator.clientId,
+        aadClientSecret: fixture.emulator.clientSecret,
+        resourceGroup: 'ignored',
+        location: 'westeurope',
+      }),
+    );
+    const workload = fixture.provider({
+      credential: {
+        type: 'workloadIdentity',
+        clientId: fixture.emulator.clientId,
+        tenantId: fixture.emulator.tenantId,
+        tokenFile: 'sa-token',
+      },
+    });
+    const azureJson = fixture.provider({
+      credential: { type: 'servicePrincipal', azureJsonFile: 'azure.json' },
+    });
+    try {
+      healthyKeyId(await workload.status(ctx()));
+      healthyKeyId(await azureJson.status(ctx()));
+      await writeFile(join(fixture.dir, 'sa-token'), 'some-other-token');
+      const refused = fixture.provider({
+        credential: {
+          type: 'workloadIdentity',
+          clientId: fixture.emulator.clientId,
+          tenantId: fixture.emulator.tenantId,
+          tokenFile: 'sa-token',
+        },
+      });
+      try {
+        assert.match(unhealthy(await refused.status(ctx())).reason, /token acquisition/);
+      } finally {
+        await refused.close();
+      }
+    } finally {
+      fixture.emulator.clientAssertion = undefined;
+      await workload.close();
+      await azureJson.close();
+    }
+  });
+
+  it('reports metrics with the provider label', async () => {
+    const seen: { name: string; labels: Readonly<Record<string, string>> | undefined }[] = [];
+    const metrics: Metrics = {
+      increment: (name, labels) => seen.push({ name, labels }),
+      observe: (name, _value, labels) => seen.push({ name, labels }),
+      set: (name, _value, labels) => seen.push({ name, labels }),
+    };
+    const p = new AzureKeyProvider(azureOptionsSchema.parse(fixture.options()), fixture.context(metrics));
+    try {
+      await p.status(ctx());
+      await p.encrypt(randomBytes(32), ctx());
+      const names = new Set(seen.map((entry) => entry.name));
+      for (const name of ['azure_requests_total', 'azure_request_duration_seconds', 'azure_key_usable']) {
+        assert.ok(names.has(name), `missing ${name}`);
+      }
+      assert.ok(seen.every((entry) => entry.labels?.provider === 'azure'));
+      assert.ok(
+        seen.some((entry) => entry.name === 'azure_requests_total' && entry.labels?.operation === 'wrapKey'),
+      );
+    } finally {
+      await p.close();
+    }
+  });
+});
