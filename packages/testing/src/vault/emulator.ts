@@ -31,9 +31,12 @@ export interface VaultEmulatorOptions {
   rotateStatus?: 204 | 200;
   /**
    * How a refused Kubernetes login answers: 500 with the plugin's message (Vault 1.4.3, default) or
-   * 403 `permission denied` (newer Vault).
+   * 403 (newer Vault: `service account name not authorized` / `namespace not authorized` for an unbound
+   * account, `permission denied` for a token the cluster does not know).
    */
   kubernetesLoginFailureStatus?: 500 | 403;
+  /** The request log keeps at most this many entries, dropping the oldest (default 100 000). */
+  maxRequestLog?: number;
 }
 
 export type FaultStatus = 500 | 502 | 503 | 429;
@@ -177,6 +180,7 @@ class VaultEmulatorServer implements VaultEmulator {
   readonly #failures: PendingFailure[] = [];
   readonly #now: () => number;
   readonly #scheme: 'http' | 'https';
+  readonly #maxRequestLog: number;
   #port = 0;
   #refusing = false;
   #closed = false;
@@ -185,6 +189,7 @@ class VaultEmulatorServer implements VaultEmulator {
   constructor(options: VaultEmulatorOptions) {
     const clock = options.clock;
     this.#now = clock ? () => clock.now() : () => Date.now();
+    this.#maxRequestLog = Math.max(1, options.maxRequestLog ?? 100_000);
     this.#state = new VaultState(this.#now, options.rootToken ?? `s.${base62(24)}`);
     this.#handler = new VaultHandler(this.#state, {
       batchPartialFailureStatus: options.batchPartialFailureStatus ?? 200,
@@ -347,6 +352,9 @@ class VaultEmulatorServer implements VaultEmulator {
     }
     const batch = body.batch_input;
     const method = (req.method ?? 'GET').toUpperCase();
+    if (this.#requests.length >= this.#maxRequestLog) {
+      this.#requests.splice(0, this.#requests.length - Math.floor(this.#maxRequestLog * 0.9));
+    }
     this.#requests.push({
       method,
       path: url.pathname,

@@ -403,9 +403,11 @@ export class VaultHandler {
     if (typeof jwt !== 'string' || jwt === '') return errors(400, 'missing jwt');
     const role = kube.roles.get(roleName);
     if (!role) return errors(400, `invalid role name "${roleName}"`);
-    const refuse = (message: string): VaultResponse =>
+    // Vault 1.4's plugin returns plain errors (500 with its message); newer plugins answer 403, naming
+    // the unbound name or namespace but only `permission denied` when the token review fails.
+    const refuse = (message: string, named = false): VaultResponse =>
       this.behaviour.kubernetesLoginFailureStatus === 403
-        ? errors(403, PERMISSION_DENIED)
+        ? errors(403, named ? message : PERMISSION_DENIED)
         : errors(500, message);
     const claims = decodeJwtClaims(jwt);
     if (!claims) return refuse('not a compact JWS');
@@ -413,8 +415,9 @@ export class VaultHandler {
     const namespace = claims['kubernetes.io/serviceaccount/namespace'];
     const allowed = (list: string[], value: unknown): boolean =>
       typeof value === 'string' && (list.includes('*') || list.includes(value));
-    if (!allowed(role.boundServiceAccountNames, name)) return refuse('service account name not authorized');
-    if (!allowed(role.boundNamespaces, namespace)) return refuse('namespace not authorized');
+    if (!allowed(role.boundServiceAccountNames, name))
+      return refuse('service account name not authorized', true);
+    if (!allowed(role.boundNamespaces, namespace)) return refuse('namespace not authorized', true);
     const account = kube.issued.get(jwt);
     if (!account) {
       return refuse(

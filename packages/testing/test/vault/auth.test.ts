@@ -336,7 +336,7 @@ describe('vault emulator: AppRole and Kubernetes logins', () => {
     assert.deepEqual(errorsOf(noJwt), ['missing jwt']);
   });
 
-  it('answers refused Kubernetes logins with 403 permission denied when asked to behave like newer Vault', async () => {
+  it('answers refused Kubernetes logins with 403 when asked to behave like newer Vault', async () => {
     const newer = await startVaultEmulator({ kubernetesLoginFailureStatus: 403 });
     try {
       const cluster = newer.configureKubernetesAuth({
@@ -349,7 +349,12 @@ describe('vault emulator: AppRole and Kubernetes logins', () => {
       const jwt = cluster.issueServiceAccountToken({ name: 'b', namespace: 'x' });
       const refused = await call(newer, 'POST', 'auth/kubernetes/login', { body: { role: 'r', jwt } });
       assert.equal(refused.status, 403);
-      assert.deepEqual(errorsOf(refused), ['permission denied']);
+      assert.deepEqual(errorsOf(refused), ['service account name not authorized']);
+      const unknown = cluster.issueServiceAccountToken({ name: 'a', namespace: 'x' });
+      cluster.revokeServiceAccountToken(unknown);
+      const gone = await call(newer, 'POST', 'auth/kubernetes/login', { body: { role: 'r', jwt: unknown } });
+      assert.equal(gone.status, 403);
+      assert.deepEqual(errorsOf(gone), ['permission denied']);
       const ok = cluster.issueServiceAccountToken({ name: 'a', namespace: 'anything' });
       assert.equal(
         (await call(newer, 'POST', 'auth/kubernetes/login', { body: { role: 'r', jwt: ok } })).status,
