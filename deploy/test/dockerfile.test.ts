@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DockerfileParser, type Copy, type Dockerfile, type From, type Instruction } from 'dockerfile-ast';
 import { repoPath } from './support/paths.js';
@@ -94,6 +94,35 @@ describe('Dockerfile', () => {
       runs.some((run) => /pnpm install\b.*--frozen-lockfile/.test(run)),
       'pnpm install --frozen-lockfile',
     );
+  });
+
+  it('copies every workspace package manifest before the frozen install', () => {
+    const build = all.find((stage) => stage.name === 'build');
+    assert.ok(build);
+    const install = build.instructions.findIndex(
+      (instruction) =>
+        instruction.getKeyword() === 'RUN' && /pnpm install\b/.test(instruction.getArgumentsContent() ?? ''),
+    );
+    const copied = new Set(
+      build.instructions
+        .slice(0, install)
+        .filter((instruction) => instruction.getKeyword() === 'COPY')
+        .flatMap((instruction) =>
+          instruction
+            .getArguments()
+            .slice(0, -1)
+            .map((argument) => argument.getValue()),
+        ),
+    );
+    const manifests = [
+      ...['packages', 'examples'].flatMap((root) =>
+        readdirSync(repoPath(root)).map((name) => `${root}/${name}/package.json`),
+      ),
+      'deploy/package.json',
+    ].filter((manifest) => existsSync(repoPath(...manifest.split('/'))));
+    for (const manifest of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml', ...manifests]) {
+      assert.ok(copied.has(manifest), `COPY ${manifest} before pnpm install --frozen-lockfile`);
+    }
   });
 
   it('ships production dependencies only', () => {
