@@ -38,6 +38,8 @@ export interface AzureKeyVaultEmulatorOptions {
   readonly clientSecret?: string;
   /** Lifetime of issued access tokens, seconds (default 3600). */
   readonly tokenLifetimeSeconds?: number;
+  /** Initial `faults.latencyMs`: delay before answering each Key Vault request (benchmarks). */
+  readonly latencyMs?: number;
 }
 
 /** One request the emulator served (never its body or token). */
@@ -126,7 +128,7 @@ export async function startAzureKeyVaultEmulator(
   let clientAssertion: string | undefined;
 
   const faults: AzureFaults = {
-    latencyMs: 0,
+    latencyMs: options.latencyMs ?? 0,
     dropConnections: false,
     tokenEndpointDown: false,
     forbidden: false,
