@@ -13,6 +13,9 @@
 # and fails rather than let a test pass on a partial render.
 set -euo pipefail
 
+# No cluster is involved: keep a kubeconfig on the machine from steering the dispatcher towards a server.
+export KUBECONFIG=/nonexistent/trousseau-kubeconfig
+
 probe_dir="$(mktemp -d)"
 trap 'rm -rf "$probe_dir"' EXIT
 mkdir -p "$probe_dir/base" "$probe_dir/component"

@@ -29,6 +29,8 @@ export function kustomize(dir: string): KubeObject[] {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 16 * 1024 * 1024,
+    // Rendering needs no cluster: keep a kubeconfig on the machine out of it.
+    env: { ...process.env, KUBECONFIG: '/nonexistent/trousseau-kubeconfig' },
   });
   return parseManifests(output, `kubectl kustomize ${relative(repoPath(), dir)}`);
 }
