@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
+import { startVaultEmulator } from '@trousseau/testing/vault';
 
 /** Starts a process and resolves when its output contains `ready`. */
 export function startProcess(args, ready, options = {}) {
@@ -109,4 +110,38 @@ export const scenarios = [
       };
     },
   },
+  ...[true, false].map((batching) => ({
+    name: `trousseau + vault (emulator, ${EMULATED_LATENCY_MS} ms, batching ${batching ? 'on' : 'off'})`,
+    async start(context) {
+      const emulator = await startVaultEmulator();
+      emulator.createKey('k8s');
+      emulator.faults.latencyMs = EMULATED_LATENCY_MS;
+      const target = await startTrousseau(
+        context,
+        `vault-${batching ? 'batch' : 'single'}`,
+        {
+          providers: [
+            {
+              name: 'vault',
+              type: 'vault',
+              config: {
+                address: emulator.url,
+                keyName: 'k8s',
+                auth: { method: 'token', token: { env: 'BENCH_VAULT_TOKEN' } },
+                batching: { enabled: batching, maxBatchSize: 64 },
+              },
+            },
+          ],
+        },
+        { BENCH_VAULT_TOKEN: emulator.rootToken },
+      );
+      return {
+        socket: target.socket,
+        async stop() {
+          await target.stop();
+          await emulator.close();
+        },
+      };
+    },
+  })),
 ];
