@@ -1,5 +1,8 @@
 import { abortError, TrousseauError, type RequestContext } from '@trousseau/core';
 
+/** The least a queued call waits for the request in flight before going out on its own. */
+const MIN_STRAGGLER_MS = 20;
+
 /** One caller's item in a (possibly batched) request. */
 export interface PendingItem<T> {
   /** The base64 plaintext or the ciphertext string. */
@@ -63,13 +66,17 @@ class Item<T> implements PendingItem<T> {
  * Gathers calls into batched requests without making any call wait for company: a call that finds no
  * request of its kind in flight is sent at once, alone. Calls that arrive while one is in flight queue,
  * and the queue goes out as the next `batch_input` request when a request finishes (or as soon as it
- * holds a full batch). Each caller's signal is honoured while queued and while in flight.
+ * holds a full batch, or when the request in flight is a straggler). Each caller's signal is honoured while queued and while in flight.
  */
 export class Coalescer<T> {
   readonly #options: CoalescerOptions<T>;
   #queue: Item<T>[] = [];
   #inFlight = 0;
   #closed = false;
+  /** Moving average of how long a request takes, ms. */
+  #latencyMs = 0;
+  /** Sends the queue when the request in flight is a straggler (much slower than usual). */
+  #stragglerTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CoalescerOptions<T>) {
     this.#options = options;
@@ -102,12 +109,29 @@ export class Coalescer<T> {
       this.#queue.push(item);
       if (this.#queue.length >= this.#options.maxBatchSize) {
         this.#dispatch(this.#queue.splice(0, this.#options.maxBatchSize));
+      } else {
+        this.#armStragglerTimer();
       }
     });
   }
 
+  /**
+   * A queued call waits for the request in flight only as long as requests usually take (four times the
+   * moving average, at least 20 ms): one stuck request must not hold every later call until its timeout.
+   */
+  #armStragglerTimer(): void {
+    if (this.#stragglerTimer !== undefined) return;
+    const wait = Math.max(MIN_STRAGGLER_MS, 4 * this.#latencyMs);
+    this.#stragglerTimer = setTimeout(() => {
+      this.#stragglerTimer = undefined;
+      this.#flush();
+    }, wait);
+    this.#stragglerTimer.unref();
+  }
+
   #dispatch(items: Item<T>[]): void {
     this.#inFlight++;
+    const started = performance.now();
     this.#options
       .send(items)
       .catch((error: unknown) => {
@@ -123,11 +147,15 @@ export class Coalescer<T> {
           );
         }
         this.#inFlight--;
+        const took = performance.now() - started;
+        this.#latencyMs = this.#latencyMs === 0 ? took : 0.8 * this.#latencyMs + 0.2 * took;
         this.#flush();
       });
   }
 
   #flush(): void {
+    if (this.#stragglerTimer !== undefined) clearTimeout(this.#stragglerTimer);
+    this.#stragglerTimer = undefined;
     while (this.#queue.length > 0) {
       this.#dispatch(this.#queue.splice(0, this.#options.maxBatchSize));
     }
@@ -136,6 +164,7 @@ export class Coalescer<T> {
   /** Fails queued calls; calls in flight finish (or fail) with their request. */
   close(): void {
     this.#closed = true;
+    if (this.#stragglerTimer !== undefined) clearTimeout(this.#stragglerTimer);
     const queued = this.#queue;
     this.#queue = [];
     for (const item of queued) {
