@@ -52,6 +52,7 @@ export class AzureKeyProvider implements KeyProvider {
   #clients: Promise<Clients> | undefined;
   #current: KeyState | undefined;
   #lastGoodKeyId: string | undefined;
+  #refreshing: Promise<KeyState> | undefined;
   /** Key sizes of versions seen, to reject a ciphertext of the wrong length without a round trip. */
   readonly #bitsByVersion = new Map<string, number>();
   #closed = false;
@@ -75,7 +76,7 @@ export class AzureKeyProvider implements KeyProvider {
       const stale =
         this.#current === undefined ||
         this.#context.clock.now() - this.#current.fetchedAt >= this.#options.keyRefreshIntervalSeconds * 1000;
-      const state = stale ? await this.#refresh(clients, signal) : (this.#current as KeyState);
+      const state = stale ? await this.#sharedRefresh(clients, signal) : (this.#current as KeyState);
       if (state.unusable !== undefined) {
         throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE', `azure: ${state.unusable}`);
       }
@@ -213,6 +214,22 @@ export class AzureKeyProvider implements KeyProvider {
         operation,
       });
     }
+  }
+
+  /**
+   * One refresh for all the encrypts that find the cached state stale at once (a burst at start): it runs
+   * under its own `timeoutSeconds` bound, and each caller still waits no longer than its own deadline.
+   */
+  #sharedRefresh(clients: Clients, signal: AbortSignal): Promise<KeyState> {
+    if (this.#refreshing === undefined) {
+      const refreshing = this.#refresh(clients, AbortSignal.timeout(this.#options.timeoutSeconds * 1000));
+      this.#refreshing = refreshing;
+      const clear = (): void => {
+        if (this.#refreshing === refreshing) this.#refreshing = undefined;
+      };
+      refreshing.then(clear, clear);
+    }
+    return raceAbort(this.#refreshing, signal, 'azure getKey');
   }
 
   /** Reads the key version new data keys use (the pinned one or the latest) and caches what it says. */

@@ -24,7 +24,7 @@ export function parseKeyRef(text: string): AzureKeyRef | undefined {
 /**
  * The key id reported to kube-apiserver: readable (vault host, key name, version) plus a digest that also
  * covers the full vault URL and the algorithm, so any change of what new data keys are wrapped with gives
- * a new id. At most ~230 bytes (a host name is at most 253, a key name 127; well under 1024).
+ * a new id. At most ~470 bytes (a host is at most 253 + port, a key name 127, a version 64): under 1024.
  */
 export function azureKeyId(
   vaultUrl: string,

@@ -400,6 +400,21 @@ describe('azure provider', () => {
     }
   });
 
+  it('reads the key once for a burst of first encrypts', async () => {
+    const p = fixture.provider();
+    try {
+      fixture.emulator.clearRequests();
+      const results = await Promise.all(Array.from({ length: 16 }, () => p.encrypt(randomBytes(32), ctx())));
+      assert.equal(new Set(results.map((result) => result.keyId)).size, 1);
+      const latestReads = fixture.emulator.requests.filter(
+        (entry) => entry.method === 'GET' && entry.path === '/keys/kek/' && entry.status === 200,
+      );
+      assert.equal(latestReads.length, 1);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('reports metrics with the provider label', async () => {
     const seen: { name: string; labels: Readonly<Record<string, string>> | undefined }[] = [];
     const metrics: Metrics = {
