@@ -1,13 +1,15 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { KmsClient, parseConfig } from '@trousseau/core';
 import { createKeyRingFile } from '@trousseau/provider-local';
+import { createTestCertificates } from '@trousseau/testing';
 import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
+import { azureProviderConfig, startAzureKeyVaultEmulator } from '@trousseau/testing/azure';
 import { createLogger, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
@@ -103,6 +105,9 @@ export async function assertNothingSecretLogged(
       assert.ok(!log.includes(form), `a plaintext reached the log (${form.slice(0, 8)}...)`);
     }
   }
+  assert.doesNotMatch(log, /Bearer\s+[A-Za-z0-9._~+/-]{8}/, 'a bearer token reached the log');
+  assert.doesNotMatch(log, /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/, 'a JWT reached the log');
+  assert.doesNotMatch(log, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a private key reached the log');
   for (const secret of subject.secrets) {
     assert.ok(secret.length >= 8, 'a secret to look for must be long enough to mean something');
     assert.ok(!log.includes(secret), `a secret reached the log (${secret.slice(0, 4)}...)`);
@@ -145,6 +150,29 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
         },
         env: { REDACTION_AKID: credential.accessKeyId, REDACTION_SECRET: credential.secretAccessKey },
         secrets: [credential.secretAccessKey],
+        cleanup: () => emulator.close(),
+      };
+    });
+  });
+
+  it('azure provider: no plaintext, no client secret, no bearer token', async () => {
+    await assertNothingSecretLogged(async (dir) => {
+      const certificates = await createTestCertificates();
+      const emulator = await startAzureKeyVaultEmulator({
+        tls: { key: certificates.serverKey, cert: certificates.serverCert },
+      });
+      await emulator.createKey('k8s');
+      const caFile = join(dir, 'ca.pem');
+      const clientSecretFile = join(dir, 'client-secret');
+      await writeFile(caFile, certificates.ca);
+      await writeFile(clientSecretFile, emulator.clientSecret);
+      return {
+        entry: {
+          name: 'azure',
+          type: 'azure',
+          config: azureProviderConfig(emulator, { keyName: 'k8s', caFile, clientSecretFile }),
+        },
+        secrets: [emulator.clientSecret],
         cleanup: () => emulator.close(),
       };
     });
