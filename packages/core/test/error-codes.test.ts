@@ -7,17 +7,16 @@ import { ERROR_CODES, isTrousseauError, toTrousseauError, TrousseauError } from 
 describe('error codes', () => {
   it('are all listed in docs/errors.md with their gRPC status', async () => {
     const doc = await readFile(new URL('../../../../docs/errors.md', import.meta.url), 'utf8');
+    const rows = doc
+      .split('\n')
+      .filter((line) => line.startsWith('|'))
+      .map((line) => line.split('|').map((cell) => cell.trim()));
     for (const [code, entry] of Object.entries(ERROR_CODES)) {
-      const row = doc.split('\n').find((line) => line.startsWith(`| \`${code}\` |`));
+      const row = rows.find((cells) => cells[1] === `\`${code}\``);
       assert.ok(row !== undefined, `docs/errors.md lacks ${code}`);
-      assert.ok(
-        row.includes(`| ${GrpcStatus[entry.grpc]} |`),
-        `docs/errors.md gives ${code} another status than ${GrpcStatus[entry.grpc]}`,
-      );
-      assert.ok(
-        row.includes(`| ${entry.fault} |`),
-        `docs/errors.md gives ${code} another fault than ${entry.fault}`,
-      );
+      assert.equal(row[2], GrpcStatus[entry.grpc], `docs/errors.md gives ${code} another gRPC status`);
+      assert.equal(row[3], entry.fault, `docs/errors.md gives ${code} another fault`);
+      assert.equal(row[4], entry.retryable ? 'yes' : 'no', `docs/errors.md gives ${code} another retryable`);
     }
   });
 

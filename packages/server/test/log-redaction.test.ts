@@ -10,6 +10,7 @@ import { createKeyRingFile } from '@trousseau/provider-local';
 import { createTestCertificates } from '@trousseau/testing';
 import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
 import { azureProviderConfig, startAzureKeyVaultEmulator } from '@trousseau/testing/azure';
+import { startVaultEmulator } from '@trousseau/testing/vault';
 import { createLogger, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
@@ -108,6 +109,7 @@ export async function assertNothingSecretLogged(
   assert.doesNotMatch(log, /Bearer\s+[A-Za-z0-9._~+/-]{8}/, 'a bearer token reached the log');
   assert.doesNotMatch(log, /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/, 'a JWT reached the log');
   assert.doesNotMatch(log, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a private key reached the log');
+  assert.doesNotMatch(log, /\b(s|hvs|hvb)\.[A-Za-z0-9]{24}/, 'a Vault token reached the log');
   for (const secret of subject.secrets) {
     assert.ok(secret.length >= 8, 'a secret to look for must be long enough to mean something');
     assert.ok(!log.includes(secret), `a secret reached the log (${secret.slice(0, 4)}...)`);
@@ -174,6 +176,72 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
         },
         secrets: [emulator.clientSecret],
         cleanup: () => emulator.close(),
+      };
+    });
+  });
+
+  it('vault provider with a token: no plaintext, no token', async () => {
+    await assertNothingSecretLogged(async () => {
+      const vault = await startVaultEmulator();
+      vault.createKey('k8s');
+      vault.writePolicy('kms', [
+        { path: 'transit/encrypt/k8s', capabilities: ['update'] },
+        { path: 'transit/decrypt/k8s', capabilities: ['update'] },
+        { path: 'transit/keys/k8s', capabilities: ['read'] },
+      ]);
+      const token = vault.createToken({ policies: ['kms'], ttlSeconds: 3600, renewable: true });
+      return {
+        entry: {
+          name: 'vault',
+          type: 'vault',
+          config: {
+            address: vault.url,
+            keyName: 'k8s',
+            auth: { method: 'token', token: { env: 'REDACTION_VAULT_TOKEN' } },
+          },
+        },
+        env: { REDACTION_VAULT_TOKEN: token },
+        secrets: [token, vault.rootToken],
+        cleanup: () => vault.close(),
+      };
+    });
+  });
+
+  it('vault provider with AppRole: no plaintext, no secret id, no issued token', async () => {
+    await assertNothingSecretLogged(async () => {
+      const vault = await startVaultEmulator();
+      vault.createKey('k8s');
+      vault.writePolicy('kms', [
+        { path: 'transit/encrypt/k8s', capabilities: ['update'] },
+        { path: 'transit/decrypt/k8s', capabilities: ['update'] },
+        { path: 'transit/keys/k8s', capabilities: ['read'] },
+      ]);
+      const roleId = `role-${randomBytes(8).toString('hex')}`;
+      const secretId = `secret-${randomBytes(12).toString('hex')}`;
+      vault.configureAppRole({
+        roleName: 'trousseau',
+        roleId,
+        secretId,
+        policies: ['kms'],
+        tokenTtlSeconds: 3600,
+      });
+      return {
+        entry: {
+          name: 'vault',
+          type: 'vault',
+          config: {
+            address: vault.url,
+            keyName: 'k8s',
+            auth: {
+              method: 'approle',
+              roleId: { env: 'REDACTION_ROLE_ID' },
+              secretId: { env: 'REDACTION_SECRET_ID' },
+            },
+          },
+        },
+        env: { REDACTION_ROLE_ID: roleId, REDACTION_SECRET_ID: secretId },
+        secrets: [secretId, vault.rootToken],
+        cleanup: () => vault.close(),
       };
     });
   });
