@@ -40,7 +40,13 @@ try {
         for (const concurrency of concurrencies) {
           const line = await run(
             process.execPath,
-            [join(root, 'scripts/bench/load.mjs'), target.socket, op, String(concurrency), String(seconds)],
+            [
+              join(root, target.loadScript ?? 'scripts/bench/load.mjs'),
+              target.socket,
+              op,
+              String(concurrency),
+              String(seconds),
+            ],
             {
               cwd: root,
             },

@@ -112,6 +112,20 @@ export const scenarios = [
       };
     },
   },
+  {
+    name: `vault emulator alone (${EMULATED_LATENCY_MS} ms, direct HTTP, no Trousseau)`,
+    async start() {
+      const emulator = await startVaultEmulator();
+      emulator.createKey('k8s');
+      emulator.faults.latencyMs = EMULATED_LATENCY_MS;
+      return {
+        // The direct load script takes the emulator's address where the others take a socket.
+        socket: JSON.stringify({ url: emulator.url, token: emulator.rootToken, key: 'k8s' }),
+        loadScript: 'scripts/bench/vault-direct.mjs',
+        stop: () => emulator.close(),
+      };
+    },
+  },
   ...[true, false].map((batching) => ({
     name: `trousseau + vault (emulator, ${EMULATED_LATENCY_MS} ms, batching ${batching ? 'on' : 'off'})`,
     async start(context) {

@@ -142,6 +142,27 @@ describe('trousseau serve', () => {
   });
 });
 
+describe('stopping with calls that will not finish', () => {
+  it('cancels them after the drain timeout, so the provider stops its work, and still stops', async () => {
+    const t = await startTestServer({ drainTimeoutMs: 300 });
+    t.faulty.faults.delayMs = 30_000;
+    const stuck = t.client.encrypt(randomBytes(32), 'stuck', 20_000).then(
+      () => undefined,
+      (error: { code?: number }) => error,
+    );
+    for (let wait = 0; t.faulty.calls === 0 && wait < 40; wait += 1)
+      await new Promise((r) => setTimeout(r, 25));
+    await t.server.close();
+    const failure = await stuck;
+    assert.ok(
+      failure !== undefined && typeof failure.code === 'number' && failure.code !== 0,
+      'the stuck call failed',
+    );
+    assert.equal(t.faulty.aborted, 1, 'the provider saw its request cancelled');
+    await t.close();
+  });
+});
+
 describe('trousseau config errors', () => {
   it('names the file, the path inside it and the reason, and exits non-zero', async () => {
     const dir = await scratchDir();

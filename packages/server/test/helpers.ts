@@ -37,6 +37,7 @@ export async function startTestServer(
   options: {
     kms?: Record<string, unknown>;
     health?: Record<string, unknown>;
+    drainTimeoutMs?: number;
     logger?: Logger;
     extraProviders?: unknown[];
   } = {},
@@ -65,7 +66,7 @@ export async function startTestServer(
     loaded,
     logger: options.logger ?? silentLogger,
     builtins: { 'faulty-local': async () => ({ default: definition }) },
-    drainTimeoutMs: 2_000,
+    drainTimeoutMs: options.drainTimeoutMs ?? 2_000,
   });
   await server.listen();
   const client = new KmsClient(socket, { timeoutMs: 3_000 });

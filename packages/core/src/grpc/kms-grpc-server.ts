@@ -4,6 +4,7 @@ import type { Broker } from '../broker.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { RequestScope } from '../request-context.js';
 import { kmsV1beta1Service } from './kms-v1beta1-service.js';
 import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
 import { kmsServices } from './protos.js';
@@ -24,7 +25,7 @@ export interface KmsGrpcServerOptions {
  */
 export class KmsGrpcServer {
   readonly #server: Server;
-  readonly #shutdown = new AbortController();
+  readonly #inFlight = new Set<RequestScope>();
   readonly #logger: Logger;
   #address: string | undefined;
 
@@ -35,7 +36,7 @@ export class KmsGrpcServer {
       logger: options.logger,
       metrics: options.metrics,
       clock: options.clock,
-      shutdownSignal: this.#shutdown.signal,
+      inFlight: this.#inFlight,
     };
     const services = kmsServices();
     this.#server.addService(services.v2.service, kmsV2Service(options.broker, options.statusVersion, deps));
@@ -78,7 +79,7 @@ export class KmsGrpcServer {
     clearTimeout(timer);
     if (!clean) {
       this.#logger.warn({ graceMs }, 'in-flight calls did not finish in time; cancelling them');
-      this.#shutdown.abort();
+      for (const scope of this.#inFlight) scope.cancel('the server is shutting down');
       this.#server.forceShutdown();
     }
   }

@@ -10,15 +10,15 @@ import { toTrousseauError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { RequestContext } from '../provider.js';
-import { createRequestScope } from '../request-context.js';
+import { createRequestScope, type RequestScope } from '../request-context.js';
 import { toServiceError } from './grpc-status.js';
 
 export interface HandlerDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
-  /** Aborted when the server stops: in-flight calls are told to wrap up. */
-  readonly shutdownSignal: AbortSignal;
+  /** The calls in flight; the server cancels them all when a stop runs out of patience. */
+  readonly inFlight: Set<RequestScope>;
 }
 
 function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number {
@@ -48,13 +48,12 @@ export function unaryHandler<Request, Response>(
       now: () => deps.clock.now(),
     });
     const onCancelled = (): void => scope.cancel('the client cancelled the call');
-    const onShutdown = (): void => scope.cancel('the server is shutting down');
     call.once('cancelled', onCancelled);
-    deps.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    deps.inFlight.add(scope);
     const finish = (outcome: string): void => {
       scope.dispose();
       call.off('cancelled', onCancelled);
-      deps.shutdownSignal.removeEventListener('abort', onShutdown);
+      deps.inFlight.delete(scope);
       const seconds = (deps.clock.now() - started) / 1000;
       const labels = { api, rpc, outcome };
       deps.metrics.increment('grpc_requests_total', labels);
