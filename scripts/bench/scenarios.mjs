@@ -2,9 +2,8 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTestCertificates } from '@trousseau/testing';
 import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
-import { azureProviderConfig, startAzureKeyVaultEmulator } from '@trousseau/testing/azure';
+import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
 import { startVaultEmulator } from '@trousseau/testing/vault';
 
 /** Starts a process and resolves when its output contains `ready`. */
@@ -163,24 +162,13 @@ export const scenarios = [
   {
     name: `trousseau + azure (emulator over TLS, ${EMULATED_LATENCY_MS} ms)`,
     async start(context) {
-      const certificates = await createTestCertificates();
-      const emulator = await startAzureKeyVaultEmulator({
-        tls: { key: certificates.serverKey, cert: certificates.serverCert },
+      const { emulator, config } = await startAzureKeyVaultForProvider({
+        dir: context.dir,
+        keyName: 'k8s',
         latencyMs: EMULATED_LATENCY_MS,
       });
-      await emulator.createKey('k8s');
-      const caFile = join(context.dir, 'azure-ca.pem');
-      const clientSecretFile = join(context.dir, 'azure-secret');
-      await writeFile(caFile, certificates.ca);
-      await writeFile(clientSecretFile, emulator.clientSecret);
       const target = await startTrousseau(context, 'azure', {
-        providers: [
-          {
-            name: 'azure',
-            type: 'azure',
-            config: azureProviderConfig(emulator, { keyName: 'k8s', caFile, clientSecretFile }),
-          },
-        ],
+        providers: [{ name: 'azure', type: 'azure', config }],
       });
       return {
         socket: target.socket,

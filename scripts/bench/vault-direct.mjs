@@ -5,6 +5,7 @@
 // Usage: node vault-direct.mjs '{"url":...,"token":...,"key":...}' encrypt|decrypt CONCURRENCY SECONDS
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { measure } from './measure.mjs';
 
 const [targetJson, op, concurrencyText, secondsText] = process.argv.slice(2);
 const target = JSON.parse(targetJson);
@@ -51,36 +52,5 @@ const call =
     ? () => post(`transit/encrypt/${target.key}`, { plaintext })
     : (i) => post(`transit/decrypt/${target.key}`, { ciphertext: pool[i % pool.length] });
 
-await Promise.all(Array.from({ length: concurrency * 4 }, (_, i) => call(i)));
-const latencies = [];
-let errors = 0;
-let count = 0;
-const deadline = performance.now() + seconds * 1000;
-const started = performance.now();
-async function worker() {
-  while (performance.now() < deadline) {
-    const t0 = performance.now();
-    try {
-      await call(count++);
-      latencies.push(performance.now() - t0);
-    } catch {
-      errors += 1;
-    }
-  }
-}
-await Promise.all(Array.from({ length: concurrency }, worker));
-const elapsed = (performance.now() - started) / 1000;
-latencies.sort((a, b) => a - b);
-const pick = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-console.log(
-  JSON.stringify({
-    op,
-    concurrency,
-    ops: latencies.length,
-    errors,
-    opsPerSec: latencies.length / elapsed,
-    p50: pick(0.5),
-    p99: pick(0.99),
-  }),
-);
+console.log(JSON.stringify(await measure({ op, call, concurrency, seconds })));
 agent.destroy();

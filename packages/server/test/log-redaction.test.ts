@@ -1,16 +1,15 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { KmsClient, parseConfig } from '@trousseau/core';
 import { createKeyRingFile } from '@trousseau/provider-local';
-import { createTestCertificates } from '@trousseau/testing';
 import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
-import { azureProviderConfig, startAzureKeyVaultEmulator } from '@trousseau/testing/azure';
-import { startVaultEmulator } from '@trousseau/testing/vault';
+import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
+import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
 import { createLogger, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
@@ -116,6 +115,18 @@ export async function assertNothingSecretLogged(
   }
 }
 
+/** A Vault emulator with key `k8s` and a policy `kms` that may encrypt, decrypt and read it. */
+async function vaultWithKmsPolicy(): Promise<VaultEmulator> {
+  const vault = await startVaultEmulator();
+  vault.createKey('k8s');
+  vault.writePolicy('kms', [
+    { path: 'transit/encrypt/k8s', capabilities: ['update'] },
+    { path: 'transit/decrypt/k8s', capabilities: ['update'] },
+    { path: 'transit/keys/k8s', capabilities: ['read'] },
+  ]);
+  return vault;
+}
+
 describe('no secret reaches a log line, at trace level, with real traffic', () => {
   it('local provider: no plaintext, no key material', async () => {
     await assertNothingSecretLogged(async (dir) => {
@@ -159,21 +170,9 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
 
   it('azure provider: no plaintext, no client secret, no bearer token', async () => {
     await assertNothingSecretLogged(async (dir) => {
-      const certificates = await createTestCertificates();
-      const emulator = await startAzureKeyVaultEmulator({
-        tls: { key: certificates.serverKey, cert: certificates.serverCert },
-      });
-      await emulator.createKey('k8s');
-      const caFile = join(dir, 'ca.pem');
-      const clientSecretFile = join(dir, 'client-secret');
-      await writeFile(caFile, certificates.ca);
-      await writeFile(clientSecretFile, emulator.clientSecret);
+      const { emulator, config } = await startAzureKeyVaultForProvider({ dir, keyName: 'k8s' });
       return {
-        entry: {
-          name: 'azure',
-          type: 'azure',
-          config: azureProviderConfig(emulator, { keyName: 'k8s', caFile, clientSecretFile }),
-        },
+        entry: { name: 'azure', type: 'azure', config },
         secrets: [emulator.clientSecret],
         cleanup: () => emulator.close(),
       };
@@ -182,13 +181,7 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
 
   it('vault provider with a token: no plaintext, no token', async () => {
     await assertNothingSecretLogged(async () => {
-      const vault = await startVaultEmulator();
-      vault.createKey('k8s');
-      vault.writePolicy('kms', [
-        { path: 'transit/encrypt/k8s', capabilities: ['update'] },
-        { path: 'transit/decrypt/k8s', capabilities: ['update'] },
-        { path: 'transit/keys/k8s', capabilities: ['read'] },
-      ]);
+      const vault = await vaultWithKmsPolicy();
       const token = vault.createToken({ policies: ['kms'], ttlSeconds: 3600, renewable: true });
       return {
         entry: {
@@ -209,13 +202,7 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
 
   it('vault provider with AppRole: no plaintext, no secret id, no issued token', async () => {
     await assertNothingSecretLogged(async () => {
-      const vault = await startVaultEmulator();
-      vault.createKey('k8s');
-      vault.writePolicy('kms', [
-        { path: 'transit/encrypt/k8s', capabilities: ['update'] },
-        { path: 'transit/decrypt/k8s', capabilities: ['update'] },
-        { path: 'transit/keys/k8s', capabilities: ['read'] },
-      ]);
+      const vault = await vaultWithKmsPolicy();
       const roleId = `role-${randomBytes(8).toString('hex')}`;
       const secretId = `secret-${randomBytes(12).toString('hex')}`;
       vault.configureAppRole({

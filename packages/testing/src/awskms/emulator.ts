@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { KeyStore, type EncryptionContext, type KeyMetadataJson, type KeyRecord } from './key-store.js';
 import { KmsError } from './kms-error.js';
 import { verifySigV4, type AwsCredential } from './sigv4.js';
+import { readBody } from '../read-body.js';
 
 export type { AwsCredential } from './sigv4.js';
 export type { KeyMetadataJson, KeyState } from './key-store.js';
@@ -309,24 +310,6 @@ function operations(store: KeyStore): Record<string, (input: Json) => Json | und
   };
 }
 
-function readBody(request: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new KmsError('ValidationException', 'Request body too large'));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -406,7 +389,11 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     }
     let body: Buffer;
     try {
-      body = await readBody(request);
+      body = await readBody(
+        request,
+        MAX_BODY_BYTES,
+        () => new KmsError('ValidationException', 'Request body too large'),
+      );
     } catch (error) {
       const kmsError =
         error instanceof KmsError ? error : new KmsError('SerializationException', 'cannot read body');

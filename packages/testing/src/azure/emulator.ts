@@ -27,6 +27,7 @@ import {
   MISSING_TOKEN_MESSAGE,
   toBase64Url,
 } from './wire.js';
+import { readBody } from '../read-body.js';
 
 export interface AzureKeyVaultEmulatorOptions {
   /** Serve HTTPS with this key and certificate (PEM). Without it the emulator serves plain HTTP. */
@@ -155,7 +156,7 @@ export async function startAzureKeyVaultEmulator(
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://emulator');
-    const body = await readBody(request);
+    const body = await readBody(request, MAX_BODY_BYTES, () => new Error('request body too large'));
     const path = url.pathname;
     const method = request.method ?? 'GET';
     const authorization = request.headers.authorization;
@@ -582,24 +583,6 @@ function send(
     'content-length': Buffer.byteLength(text),
   });
   response.end(text);
-}
-
-function readBody(request: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error('request body too large'));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
 }
 
 function parseJson(body: Buffer): unknown {

@@ -7,6 +7,6 @@ export {
   type AzureRequestRecord,
   type KeyInfo,
 } from './emulator.js';
-export { azureProviderConfig } from './provider-config.js';
+export { azureProviderConfig, startAzureKeyVaultForProvider } from './provider-config.js';
 export { maxWrapBytes, type RsaKeySize, type WrapAlgorithm } from './key-store.js';
 export { challengeHeader, JSON_CONTENT_TYPE, KEY_VAULT_RESOURCE, MISSING_TOKEN_MESSAGE } from './wire.js';

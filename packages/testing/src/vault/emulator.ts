@@ -16,6 +16,19 @@ import { normalizeMount, normalizeNamespace, VaultState } from './state.js';
 import { base62 } from './tokens.js';
 import { TransitKey } from './transit.js';
 
+/** An AppRole role for {@link VaultEmulator.configureAppRole}. */
+export interface AppRoleOptions {
+  mount?: string;
+  namespace?: string;
+  roleName: string;
+  roleId: string;
+  secretId: string;
+  policies: string[];
+  tokenTtlSeconds: number;
+  tokenMaxTtlSeconds?: number;
+  renewable?: boolean;
+}
+
 export interface VaultEmulatorOptions {
   /** PEM; when `requestClientCert`, clients without a certificate signed by `ca` are refused. */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestClientCert?: boolean };
@@ -92,17 +105,7 @@ export interface VaultEmulator {
     numUses?: number;
   }): string;
   revokeToken(token: string): void;
-  configureAppRole(options: {
-    mount?: string;
-    namespace?: string;
-    roleName: string;
-    roleId: string;
-    secretId: string;
-    policies: string[];
-    tokenTtlSeconds: number;
-    tokenMaxTtlSeconds?: number;
-    renewable?: boolean;
-  }): void;
+  configureAppRole(options: AppRoleOptions): void;
   configureKubernetesAuth(options: {
     mount?: string;
     namespace?: string;
@@ -470,17 +473,7 @@ class VaultEmulatorServer implements VaultEmulator {
     this.#state.tokens.revoke(token);
   }
 
-  configureAppRole(options: {
-    mount?: string;
-    namespace?: string;
-    roleName: string;
-    roleId: string;
-    secretId: string;
-    policies: string[];
-    tokenTtlSeconds: number;
-    tokenMaxTtlSeconds?: number;
-    renewable?: boolean;
-  }): void {
+  configureAppRole(options: AppRoleOptions): void {
     const ns = this.#state.namespace(options.namespace ?? '');
     const mount = normalizeMount(options.mount, 'approle');
     this.#assertAuthMountFree(mount, 'approle', options.namespace);

@@ -583,6 +583,11 @@ export class VaultHandler {
         throw error;
       }
     });
+    return this.#itemsResponse(results, batch !== undefined);
+  }
+
+  /** A batch answers with every item's result; a single item answers with its data, or its error as a 400. */
+  #itemsResponse(results: Record<string, unknown>[], batch: boolean): VaultResponse {
     if (batch) return this.#batchResponse(results);
     const first = results[0] as Record<string, unknown>;
     if (typeof first.error === 'string') return errors(400, first.error);
@@ -611,10 +616,7 @@ export class VaultHandler {
         throw error;
       }
     });
-    if (batch) return this.#batchResponse(results);
-    const first = results[0] as Record<string, unknown>;
-    if (typeof first.error === 'string') return errors(400, first.error);
-    return ok({ data: first });
+    return this.#itemsResponse(results, batch !== undefined);
   }
 
   #createKey(keys: Map<string, TransitKey>, name: string, body: Record<string, unknown>): VaultResponse {
