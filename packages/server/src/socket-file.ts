@@ -1,10 +1,15 @@
 import { mkdir, chmod, chown, lstat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TrousseauError, type Logger } from '@trousseau/core';
 
 /** Linux limits a unix socket path to 107 bytes. */
 const MAX_SOCKET_PATH_BYTES = 107;
+
+/** The name a socket is bound under before it is renamed into place (same directory, so rename is atomic). */
+export function temporarySocketPath(path: string): string {
+  return join(dirname(path), `.${process.pid}.tmp.sock`);
+}
 
 function probe(path: string): Promise<'live' | 'stale'> {
   return new Promise((resolve) => {
@@ -22,11 +27,13 @@ function probe(path: string): Promise<'live' | 'stale'> {
  * process, and refuses a live one or a path that is not a socket.
  */
 export async function prepareSocketPath(path: string, logger: Logger): Promise<void> {
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-    throw new TrousseauError(
-      'TROUSSEAU_ERR_CONFIG_INVALID',
-      `socket path ${path} is ${Buffer.byteLength(path)} bytes; unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}`,
-    );
+  for (const candidate of [path, temporarySocketPath(path)]) {
+    if (Buffer.byteLength(candidate) > MAX_SOCKET_PATH_BYTES) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CONFIG_INVALID',
+        `socket path ${candidate} is ${Buffer.byteLength(candidate)} bytes; unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}`,
+      );
+    }
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o750 });
   let isSocket: boolean;
@@ -63,9 +70,21 @@ export async function secureSocket(
   }
 }
 
-/** Removes the socket file, ignoring one that is already gone. */
-export async function removeSocket(path: string): Promise<void> {
-  await unlink(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
+/** Identifies the socket file this process bound, so a stop never removes another process's socket. */
+export async function socketIdentity(path: string): Promise<string> {
+  const info = await lstat(path);
+  return `${info.dev}:${info.ino}`;
+}
+
+/**
+ * Removes the socket file if it is still the one this process bound (`identity`): when the file was
+ * deleted and another process now serves at the path, it is left alone. A missing file is fine.
+ */
+export async function removeSocket(path: string, identity: string): Promise<void> {
+  try {
+    if ((await socketIdentity(path)) !== identity) return;
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

@@ -8,11 +8,18 @@ import {
   type Logger,
 } from '@trousseau/core';
 import { createBroker, createTrousseauContainer } from '@trousseau/core/wiring';
+import { rename, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { BUILTIN_PROVIDERS } from './builtin-providers.js';
 import { HealthServer } from './health-server.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
-import { prepareSocketPath, removeSocket, secureSocket } from './socket-file.js';
+import {
+  prepareSocketPath,
+  removeSocket,
+  secureSocket,
+  socketIdentity,
+  temporarySocketPath,
+} from './socket-file.js';
 import { TROUSSEAU_VERSION } from './version.js';
 
 export interface TrousseauServerOptions {
@@ -42,7 +49,8 @@ export class TrousseauServer {
   readonly #loaded: LoadedConfig;
   readonly #logger: Logger;
   readonly #drainTimeoutMs: number;
-  #listening = false;
+  /** The bound socket file's identity (device and inode), set once listening. */
+  #socketIdentity: string | undefined;
   #healthAddress: AddressInfo | undefined;
   #closed: Promise<void> | undefined;
 
@@ -58,7 +66,7 @@ export class TrousseauServer {
     this.#health = new HealthServer({
       broker,
       metrics,
-      isServing: () => this.#listening && this.#closed === undefined,
+      isServing: () => this.#socketIdentity !== undefined && this.#closed === undefined,
       logger: options.logger,
     });
     this.#loaded = options.loaded;
@@ -101,9 +109,17 @@ export class TrousseauServer {
     const { socket } = this.#loaded.config;
     await this.broker.start();
     await prepareSocketPath(socket.path, this.#logger);
-    await this.#grpc.listen(socket.path);
-    this.#listening = true;
-    await secureSocket(socket.path, socket);
+    // Bind under a temporary name, set mode and owner, then rename into place: the socket is never
+    // reachable with looser permissions, and the name libuv unlinks when the server closes is the
+    // temporary one, so a stop cannot remove a socket another process has since bound at the path.
+    const temporary = temporarySocketPath(socket.path);
+    // A crash between bind and rename leaves the temporary name behind; in a container the next start
+    // has the same pid (1), so clear it first.
+    await rm(temporary, { force: true });
+    await this.#grpc.listen(temporary);
+    await secureSocket(temporary, socket);
+    await rename(temporary, socket.path);
+    this.#socketIdentity = await socketIdentity(socket.path);
     const { listen } = this.#loaded.config.health;
     if (listen !== undefined) this.#healthAddress = await this.#health.listen(listen);
     const status = this.broker.status();
@@ -130,7 +146,7 @@ export class TrousseauServer {
       await this.#grpc.shutdown(this.#drainTimeoutMs);
       if (this.#healthAddress !== undefined) await this.#health.close();
       await this.broker.close();
-      if (this.#listening) await removeSocket(this.socketPath);
+      if (this.#socketIdentity !== undefined) await removeSocket(this.socketPath, this.#socketIdentity);
       this.#logger.info({ socket: this.socketPath }, 'trousseau stopped');
     })();
     return this.#closed;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -124,6 +124,31 @@ describe('trousseau serve', () => {
       client.close();
     } finally {
       await first.stop();
+      await removeDir(dir);
+    }
+  });
+
+  it('on stop, leaves alone a socket path that another process has taken over', async () => {
+    const dir = await scratchDir();
+    const file = await localConfig(dir);
+    const socket = join(dir, 'kms.sock');
+    const first = startServe(['--config', file]);
+    await first.waitFor('trousseau is serving');
+    await unlink(socket); // an operator deletes the live socket file ...
+    const second = startServe(['--config', file]); // ... and a second instance takes the path
+    try {
+      await second.waitFor('trousseau is serving');
+      assert.equal(await first.stop(), 0);
+      assert.ok(
+        (await stat(socket)).isSocket(),
+        "the first instance must not remove the second one's socket",
+      );
+      const client = new KmsClient(socket);
+      assert.equal((await client.status()).healthz, 'ok');
+      client.close();
+    } finally {
+      await first.stop();
+      await second.stop();
       await removeDir(dir);
     }
   });
