@@ -126,6 +126,7 @@ export class Broker {
     }
     const name = this.#encryptWith;
     const provider = this.#provider(name);
+    const ticket = this.#monitor.ticket();
     const result = await this.#call(name, 'encrypt', request, () => provider.encrypt(plaintext, request));
     if (!isValidKeyId(result.keyId)) {
       throw new TrousseauError(
@@ -133,7 +134,7 @@ export class Broker {
         `provider "${name}" returned a key id that is empty or over 1024 bytes`,
       );
     }
-    this.#monitor.noteKeyId(name, result.keyId);
+    this.#monitor.noteKeyId(name, result.keyId, ticket);
     const ciphertext = encodeEnvelope({
       instance: name,
       keyId: result.keyId,
@@ -321,8 +322,9 @@ export class Broker {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#monitor.stop();
+      // Promise.resolve().then: a close() that throws synchronously must not stop the others closing.
       const results = await Promise.allSettled(
-        [...this.#providers.values()].map((provider) => provider.close()),
+        [...this.#providers.values()].map((provider) => Promise.resolve().then(() => provider.close())),
       );
       for (const result of results) {
         if (result.status === 'rejected')

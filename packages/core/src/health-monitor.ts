@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import { isTrousseauError } from './errors.js';
+import { isValidKeyId } from './key-id.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { KeyProvider } from './provider.js';
@@ -26,8 +27,13 @@ export interface ProviderHealth {
 export class HealthMonitor {
   readonly #providers: ReadonlyMap<string, KeyProvider>;
   readonly #health = new Map<string, ProviderHealth>();
-  /** When an encrypt last told us a key id, per provider: a check that began earlier must not undo it. */
-  readonly #keyIdNotedAt = new Map<string, number>();
+  /**
+   * Observations of a provider's key id (health checks and encrypts) are ordered by when they began, by
+   * ticket: the key id shown is always the one from the latest-begun observation, so a slow encrypt or
+   * check that read the key before a rotation can never bring the old key id back (A -> B -> A).
+   */
+  #nextTicket = 1;
+  readonly #keyIdTicket = new Map<string, number>();
   readonly #intervalMs: number;
   readonly #checkTimeoutMs: number;
   readonly #logger: Logger;
@@ -85,8 +91,18 @@ export class HealthMonitor {
     return this.#running;
   }
 
+  /** A ticket for an observation of a key id that begins now. */
+  ticket(): number {
+    return this.#nextTicket++;
+  }
+
+  /** Whether an observation with `ticket` is newer than the one the current key id came from. */
+  #isNewest(name: string, ticket: number): boolean {
+    return ticket > (this.#keyIdTicket.get(name) ?? 0);
+  }
+
   async #check(name: string, provider: KeyProvider): Promise<void> {
-    const startedAt = this.#clock.now();
+    const ticket = this.ticket();
     const scope = createRequestScope({
       uid: `health-${name}`,
       deadline: this.#clock.now() + this.#checkTimeoutMs,
@@ -120,8 +136,18 @@ export class HealthMonitor {
       scope.dispose();
     }
     const previous = this.#health.get(name);
-    if ((this.#keyIdNotedAt.get(name) ?? -1) >= startedAt && previous?.keyId !== undefined) {
-      next = { ...next, keyId: previous.keyId };
+    if (next.keyId !== undefined && !isValidKeyId(next.keyId)) {
+      next = {
+        ...next,
+        state: 'unhealthy',
+        reason: 'the provider reported a key id that is empty or over 1024 bytes',
+        keyId: previous?.keyId,
+      };
+    }
+    if (this.#isNewest(name, ticket)) {
+      if (next.keyId !== undefined) this.#keyIdTicket.set(name, ticket);
+    } else {
+      next = { ...next, keyId: previous?.keyId };
     }
     this.#record(previous, next);
   }
@@ -142,12 +168,15 @@ export class HealthMonitor {
     }
   }
 
-  /** Records the key id a successful encrypt returned: it is the freshest word on the current key. */
-  noteKeyId(name: string, keyId: string): void {
+  /**
+   * Records the key id a successful encrypt returned, `ticket` taken when that encrypt began: it becomes
+   * the key id shown unless an observation that began later has already reported one.
+   */
+  noteKeyId(name: string, keyId: string, ticket: number): void {
     const previous = this.#health.get(name);
-    if (previous === undefined || previous.keyId === keyId) return;
-    this.#keyIdNotedAt.set(name, this.#clock.now());
-    this.#record(previous, { ...previous, keyId });
+    if (previous === undefined || !this.#isNewest(name, ticket)) return;
+    this.#keyIdTicket.set(name, ticket);
+    if (previous.keyId !== keyId) this.#record(previous, { ...previous, keyId });
   }
 
   get(name: string): ProviderHealth | undefined {

@@ -16,9 +16,17 @@ function loadError(type: string, reason: string, cause?: unknown): TrousseauErro
 /** Checks that a module's export is a provider definition this core can run; names what is wrong. */
 export function checkProviderDefinition(type: string, moduleNamespace: unknown): ProviderDefinition {
   const namespace = (moduleNamespace ?? {}) as Record<string, unknown>;
-  const candidate = (namespace['default'] ?? namespace['provider']) as
-    Partial<ProviderDefinition> | undefined;
-  if (typeof candidate !== 'object' || candidate === null || candidate.kind !== 'trousseau-provider') {
+  const outer = namespace['default'];
+  // ESM: `default` or `provider`. A CommonJS package imported from ESM shows its `module.exports` as
+  // `default`, so its own `default` / `provider` exports sit one level down.
+  const nested = typeof outer === 'object' && outer !== null ? (outer as Record<string, unknown>) : undefined;
+  const candidate = [outer, nested?.['default'], nested?.['provider'], namespace['provider']].find(
+    (value): value is Partial<ProviderDefinition> =>
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Partial<ProviderDefinition>).kind === 'trousseau-provider',
+  );
+  if (candidate === undefined) {
     throw loadError(
       type,
       'the package does not export a provider definition (export default defineProvider({...}) from @trousseau/core)',

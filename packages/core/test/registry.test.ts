@@ -29,9 +29,12 @@ function loadErrorOf(fn: () => unknown): string {
 }
 
 describe('provider registry', () => {
-  it('accepts a default or a named `provider` export', () => {
+  it('accepts a default or a named `provider` export, from ESM or CommonJS', () => {
     assert.equal(checkProviderDefinition('fake', { default: valid }), valid);
     assert.equal(checkProviderDefinition('fake', { provider: valid }), valid);
+    // CommonJS compiled by tsc, seen from import(): module.exports becomes `default`.
+    assert.equal(checkProviderDefinition('fake', { default: { __esModule: true, default: valid } }), valid);
+    assert.equal(checkProviderDefinition('fake', { default: { provider: valid } }), valid);
   });
 
   it('says what is wrong with a package that is not a provider', () => {

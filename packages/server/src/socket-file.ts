@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, chmod, chown, lstat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -6,11 +7,18 @@ import { TrousseauError, type Logger } from '@trousseau/core';
 /** Linux limits a unix socket path to 107 bytes. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
-/** The name a socket is bound under before it is renamed into place (same directory, so rename is atomic). */
+/**
+ * A fresh name to bind a socket under before it is renamed into place: same directory, so the rename is
+ * atomic; random, so two instances sharing the directory (containers are all pid 1) never collide.
+ */
 export function temporarySocketPath(path: string): string {
-  return join(dirname(path), `.${process.pid}.tmp.sock`);
+  return join(dirname(path), `.trousseau-${randomBytes(6).toString('hex')}.sock`);
 }
 
+/**
+ * Whether a process serves the socket: only a refused connection proves nobody does. Any other failure
+ * (no permission, a full accept queue) is treated as live, so a start never deletes a serving socket.
+ */
 function probe(path: string): Promise<'live' | 'stale'> {
   return new Promise((resolve) => {
     const socket = connect(path);
@@ -18,7 +26,9 @@ function probe(path: string): Promise<'live' | 'stale'> {
       socket.destroy();
       resolve('live');
     });
-    socket.once('error', () => resolve('stale'));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(error.code === 'ECONNREFUSED' ? 'stale' : 'live'),
+    );
   });
 }
 
@@ -27,6 +37,7 @@ function probe(path: string): Promise<'live' | 'stale'> {
  * process, and refuses a live one or a path that is not a socket.
  */
 export async function prepareSocketPath(path: string, logger: Logger): Promise<void> {
+  // The temporary name has a fixed length: checking one checks them all.
   for (const candidate of [path, temporarySocketPath(path)]) {
     if (Buffer.byteLength(candidate) > MAX_SOCKET_PATH_BYTES) {
       throw new TrousseauError(
@@ -52,7 +63,7 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
   if ((await probe(path)) === 'live') {
     throw new TrousseauError(
       'TROUSSEAU_ERR_SOCKET_IN_USE',
-      `another process is serving on ${path}; stop it first or choose another socket path`,
+      `another process is serving on ${path} (or it cannot be probed); stop it first or choose another socket path`,
     );
   }
   logger.warn({ socket: path }, 'replacing a stale socket left by a process that is gone');

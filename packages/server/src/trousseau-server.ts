@@ -113,12 +113,14 @@ export class TrousseauServer {
     // reachable with looser permissions, and the name libuv unlinks when the server closes is the
     // temporary one, so a stop cannot remove a socket another process has since bound at the path.
     const temporary = temporarySocketPath(socket.path);
-    // A crash between bind and rename leaves the temporary name behind; in a container the next start
-    // has the same pid (1), so clear it first.
-    await rm(temporary, { force: true });
     await this.#grpc.listen(temporary);
-    await secureSocket(temporary, socket);
-    await rename(temporary, socket.path);
+    try {
+      await secureSocket(temporary, socket);
+      await rename(temporary, socket.path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
     this.#socketIdentity = await socketIdentity(socket.path);
     const { listen } = this.#loaded.config.health;
     if (listen !== undefined) this.#healthAddress = await this.#health.listen(listen);

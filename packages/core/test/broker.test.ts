@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Broker,
+  createRequestScope,
+  noopMetrics,
+  silentLogger,
+  systemClock,
+  type EncryptResult,
+  type KeyProvider,
+  type ProviderStatus,
+} from '../src/index.js';
+
+/** A provider whose key can be switched, and whose encrypt can be held after it has read the key. */
+class SwitchableProvider implements KeyProvider {
+  keyId = 'key-A';
+  statusKeyId: string | undefined;
+  hold: Promise<void> | undefined;
+  closed = false;
+
+  async encrypt(plaintext: Uint8Array): Promise<EncryptResult> {
+    const keyId = this.keyId; // the key is read when the call begins ...
+    await this.hold; // ... and the answer may come back much later
+    return { ciphertext: Buffer.from(plaintext), keyId };
+  }
+
+  async decrypt(input: { ciphertext: Uint8Array }): Promise<Uint8Array> {
+    return input.ciphertext;
+  }
+
+  async status(): Promise<ProviderStatus> {
+    return { healthy: true, keyId: this.statusKeyId ?? this.keyId };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+function brokerOver(providers: Map<string, KeyProvider>): Broker {
+  return new Broker({
+    providers,
+    encryptWith: [...providers.keys()][0] ?? '',
+    maxPlaintextBytes: 512,
+    healthCheckIntervalMs: 60_000,
+    logger: silentLogger,
+    metrics: noopMetrics,
+    clock: systemClock,
+  });
+}
+
+const request = () => createRequestScope({ deadline: Date.now() + 5_000, logger: silentLogger }).context;
+
+describe('broker key id tracking', () => {
+  it('never brings an old key id back when a slow encrypt that read it returns after a rotation', async () => {
+    const provider = new SwitchableProvider();
+    const broker = brokerOver(new Map([['p', provider]]));
+    await broker.start();
+    assert.equal(broker.status().keyId, 'key-A');
+
+    let release: () => void = () => undefined;
+    provider.hold = new Promise((resolve) => (release = resolve));
+    const slow = broker.encrypt(randomBytes(32), request()); // reads key-A, then waits
+    await sleep(10);
+    provider.keyId = 'key-B'; // the key rotates meanwhile, and a health check sees it
+    await broker.refreshHealth();
+    assert.equal(broker.status().keyId, 'key-B');
+    release();
+    const result = await slow;
+    assert.equal(result.keyId, 'key-A', 'the slow call really did encrypt under the old key');
+    assert.equal(broker.status().keyId, 'key-B', 'Status must not flip back to key-A');
+    await broker.close();
+  });
+
+  it('takes a key id from an encrypt that began after the last health check', async () => {
+    const provider = new SwitchableProvider();
+    const broker = brokerOver(new Map([['p', provider]]));
+    await broker.start();
+    provider.keyId = 'key-B'; // rotated; the next health check has not run yet
+    provider.statusKeyId = 'key-A';
+    const result = await broker.encrypt(randomBytes(32), request());
+    assert.equal(result.keyId, 'key-B');
+    assert.equal(broker.status().keyId, 'key-B', 'Status agrees with what Encrypt returned');
+    await broker.close();
+  });
+
+  it('treats an empty or oversized key id from status as unhealthy, keeping the last good one', async () => {
+    const provider = new SwitchableProvider();
+    const broker = brokerOver(new Map([['p', provider]]));
+    await broker.start();
+    for (const bad of ['', 'x'.repeat(1025)]) {
+      provider.statusKeyId = bad;
+      await broker.refreshHealth();
+      const status = broker.status();
+      assert.equal(status.healthy, false);
+      assert.match(status.reason ?? '', /key id that is empty or over 1024 bytes/);
+      assert.equal(status.keyId, 'key-A');
+    }
+    await broker.close();
+  });
+
+  it('closes every provider even when one throws from close()', async () => {
+    const good = new SwitchableProvider();
+    const bad: KeyProvider = {
+      encrypt: () => Promise.reject(new Error('unused')),
+      decrypt: () => Promise.reject(new Error('unused')),
+      status: async () => ({ healthy: true, keyId: 'bad' }),
+      close: () => {
+        throw new Error('close exploded');
+      },
+    };
+    const broker = brokerOver(
+      new Map<string, KeyProvider>([
+        ['bad', bad],
+        ['good', good],
+      ]),
+    );
+    await broker.close();
+    assert.equal(good.closed, true);
+  });
+});
