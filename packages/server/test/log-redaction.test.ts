@@ -97,6 +97,15 @@ export async function assertNothingSecretLogged(
     'the test must run with debug lines in the log',
   );
   assert.ok(log.includes('kms call'), 'calls were logged at debug level');
+  const callLines = log.split('\n').filter((line) => line.includes('"msg":"kms call"'));
+  assert.ok(
+    callLines.some((line) => line.includes('"requestId":"uid-0"') && line.includes('"rpc":"Encrypt"')),
+    "a call's log line carries the apiserver's uid as requestId",
+  );
+  assert.ok(
+    callLines.every((line) => line.includes('"requestId":')),
+    'every call line has a request id',
+  );
   for (const plaintext of plaintexts) {
     for (const form of [
       ...forms(plaintext),
