@@ -44,6 +44,8 @@ type CredentialProvider = () => Promise<AwsCredentialIdentity>;
 
 interface KeySnapshot {
   readonly arn: string;
+  /** DescribeKey's CurrentKeyMaterialId, when AWS reports one. */
+  readonly keyMaterialId: string | undefined;
   readonly keyId: string;
   readonly checkedAt: number;
 }
@@ -79,12 +81,20 @@ export class AwsKmsProvider implements KeyProvider {
     return this.#options.region ?? regionOfArn(this.#options.keyId);
   }
 
-  /** The key id for a key ARN: the ARN, and a digest of everything that makes a ciphertext (ARN, context). */
-  keyIdFor(arn: string): string {
+  /**
+   * The key id for a key ARN: the ARN, and a digest of everything that makes a ciphertext (ARN, context
+   * and, when AWS reports it, the current key material id). Rotation (automatic or on demand) keeps the
+   * ARN but changes the key material id, so the key id changes and kube-apiserver makes a new DEK seed.
+   * Without a key material id (keys in custom key stores) the digest is the one of earlier releases, so
+   * those key ids do not change on upgrade.
+   */
+  keyIdFor(arn: string, keyMaterialId?: string): string {
     const context = Object.entries(this.#options.encryptionContext).sort(([a], [b]) =>
       a < b ? -1 : a > b ? 1 : 0,
     );
-    return `awskms:${arn}:${keyIdDigest([arn, JSON.stringify(context)])}`;
+    const parts = [arn, JSON.stringify(context)];
+    if (keyMaterialId !== undefined) parts.push(keyMaterialId);
+    return `awskms:${arn}:${keyIdDigest(parts)}`;
   }
 
   #assertOpen(): void {
@@ -235,9 +245,22 @@ export class AwsKmsProvider implements KeyProvider {
         `${what}: the answer lacks CiphertextBlob or the key ARN`,
       );
     }
-    // An alias now pointing at another key: the next health check must see it and report the new key id.
-    if (this.#snapshot?.arn !== arn) this.#stale = true;
-    return { ciphertext: blob, keyId: this.keyIdFor(arn), keyRef: arn };
+    return { ciphertext: blob, keyId: await this.#keyIdOfEncryption(arn, request), keyRef: arn };
+  }
+
+  /**
+   * The key id Encrypt reports: the one of the last DescribeKey, so Encrypt and Status agree (EncryptResponse
+   * names no key material). A key the snapshot does not know (first call, or an alias now pointing at
+   * another key) is described now, inside the same deadline; if that fails, the key id without material is
+   * the best guess and the next health check corrects it.
+   */
+  async #keyIdOfEncryption(arn: string, request: RequestContext): Promise<string> {
+    if (this.#snapshot?.arn !== arn) {
+      this.#stale = true;
+      await this.status(request);
+    }
+    const snapshot = this.#snapshot;
+    return snapshot?.arn === arn ? snapshot.keyId : this.keyIdFor(arn);
   }
 
   async decrypt(input: DecryptInput, request: RequestContext): Promise<Uint8Array> {
@@ -306,7 +329,12 @@ export class AwsKmsProvider implements KeyProvider {
       this.#stale = true;
       return this.#unhealthy('AWS KMS DescribeKey answered without a key ARN', false);
     }
-    const keyId = this.keyIdFor(arn);
+    // An empty id is no id (the digest would then differ from the id-less one for nothing).
+    const keyMaterialId =
+      metadata.CurrentKeyMaterialId === undefined || metadata.CurrentKeyMaterialId === ''
+        ? undefined
+        : metadata.CurrentKeyMaterialId;
+    const keyId = this.keyIdFor(arn, keyMaterialId);
     const state = metadata.KeyState ?? (metadata.Enabled === true ? 'Enabled' : 'unknown');
     if (state !== 'Enabled') {
       this.#stale = true;
@@ -331,8 +359,18 @@ export class AwsKmsProvider implements KeyProvider {
         { provider: this.#context.instanceName, from: this.#snapshot.arn, to: arn },
         'the configured AWS KMS key now resolves to another key: the key id changes',
       );
+    } else if (this.#snapshot !== undefined && this.#snapshot.keyMaterialId !== keyMaterialId) {
+      this.#context.logger.info(
+        {
+          provider: this.#context.instanceName,
+          arn,
+          fromKeyMaterial: this.#snapshot.keyMaterialId,
+          toKeyMaterial: keyMaterialId,
+        },
+        'the AWS KMS key has new key material (rotation): the key id changes',
+      );
     }
-    this.#snapshot = { arn, keyId, checkedAt: now };
+    this.#snapshot = { arn, keyMaterialId, keyId, checkedAt: now };
     this.#stale = false;
     this.#context.metrics.set('awskms_key_usable', 1, this.#labels);
     return { healthy: true, keyId };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -6,6 +7,7 @@ import {
   createSecretReader,
   ERROR_CODES,
   isTrousseauError,
+  keyIdDigest,
   loadConfigFile,
   silentLogger,
   systemClock,
@@ -250,7 +252,8 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     await backend.createAlias(key.keyId, alias);
     const found = await instance.status(ctx());
     assert.ok(found.healthy);
-    assert.equal(found.keyId, instance.keyIdFor(key.arn));
+    const described = await backend.admin.send(new DescribeKeyCommand({ KeyId: key.keyId }));
+    assert.equal(found.keyId, instance.keyIdFor(key.arn, described.KeyMetadata?.CurrentKeyMaterialId));
     assert.ok((await instance.encrypt(randomBytes(32), ctx())).ciphertext.length > 0);
   });
 
@@ -323,26 +326,67 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
   });
 
   it(
-    'keeps the key id across AWS-style rotation of key material; old ciphertexts still decrypt',
+    'changes the key id when AWS rotates the key material (new CurrentKeyMaterialId); old ciphertexts still decrypt',
     emulatorOnly,
     async () => {
       const emulator = backend.emulator!;
       const key = await backend.createKey();
-      const instance = await open({ keyId: key.arn });
-      const before = await instance.status(ctx());
+      const instance = await open({ keyId: key.arn, encryptionContext: { cluster: 'rotation' } });
       const plaintext = randomBytes(32);
+      // Encrypt before any Status: the provider describes the key itself, so both agree from the start.
       const old = await instance.encrypt(plaintext, ctx());
+      const before = await instance.status(ctx());
+      assert.ok(before.healthy);
+      assert.equal(old.keyId, before.keyId, 'Encrypt and Status agree before rotation');
+      const material = emulator.describeKey(key.keyId).CurrentKeyMaterialId;
+      assert.ok(material !== undefined);
+      assert.notEqual(before.keyId, instance.keyIdFor(key.arn), 'the key material is part of the key id');
+
       emulator.rotateKeyMaterial(key.keyId);
+      assert.notEqual(emulator.describeKey(key.keyId).CurrentKeyMaterialId, material);
       const after = await instance.status(ctx());
-      assert.ok(before.healthy && after.healthy);
-      assert.equal(after.keyId, before.keyId);
+      assert.ok(after.healthy);
+      assert.notEqual(after.keyId, before.keyId, 'the rotation reaches kube-apiserver as a new key id');
+      assert.ok(after.keyId?.startsWith(`awskms:${key.arn}:`));
+      assert.equal((await instance.status(ctx())).keyId, after.keyId, 'no flip-flop: the new id stays');
       const fresh = await instance.encrypt(plaintext, ctx());
+      assert.equal(fresh.keyId, after.keyId, 'Encrypt reports the key id Status reports');
       assert.notDeepEqual(
         Buffer.from(fresh.ciphertext.subarray(0, 21)),
         Buffer.from(old.ciphertext.subarray(0, 21)),
+        'the new ciphertext is made with the new key material',
       );
-      const opened = await instance.decrypt({ ciphertext: old.ciphertext, keyRef: old.keyRef ?? '' }, ctx());
-      assert.deepEqual(Buffer.from(opened), plaintext);
+      for (const sealed of [old, fresh]) {
+        const opened = await instance.decrypt(
+          { ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' },
+          ctx(),
+        );
+        assert.deepEqual(Buffer.from(opened), plaintext);
+      }
+    },
+  );
+
+  it(
+    'keeps the earlier key id format for a key without CurrentKeyMaterialId (custom key store)',
+    emulatorOnly,
+    async () => {
+      const emulator = backend.emulator!;
+      const key = emulator.createKey({ origin: 'AWS_CLOUDHSM' });
+      assert.equal(emulator.describeKey(key.keyId).CurrentKeyMaterialId, undefined);
+      const instance = await open({ keyId: key.keyId, encryptionContext: { b: '2', a: '1' } });
+      const status = await instance.status(ctx());
+      assert.ok(status.healthy);
+      // The key id of earlier releases: the ARN and a digest of the ARN and the sorted encryption context.
+      const earlier = `awskms:${key.arn}:${keyIdDigest([
+        key.arn,
+        JSON.stringify([
+          ['a', '1'],
+          ['b', '2'],
+        ]),
+      ])}`;
+      assert.equal(status.keyId, earlier);
+      const sealed = await instance.encrypt(randomBytes(32), ctx());
+      assert.equal(sealed.keyId, earlier);
     },
   );
 

@@ -1,13 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KeyStore, type EncryptionContext, type KeyMetadataJson, type KeyRecord } from './key-store.js';
+import {
+  KeyStore,
+  type EncryptionContext,
+  type KeyMetadataJson,
+  type KeyOrigin,
+  type KeyRecord,
+} from './key-store.js';
 import { KmsError } from './kms-error.js';
 import { verifySigV4, type AwsCredential } from './sigv4.js';
 import { readBody } from '../read-body.js';
 
 export type { AwsCredential } from './sigv4.js';
-export type { KeyMetadataJson, KeyState } from './key-store.js';
+export type { KeyMetadataJson, KeyOrigin, KeyState } from './key-store.js';
 
 /** Faults the emulator can inject into the next requests. */
 export type AwsKmsFaultKind =
@@ -70,8 +76,11 @@ export interface AwsKmsEmulator {
   /** Every request received, oldest first (faulted and dropped ones included). */
   readonly requests: readonly AwsKmsRequestRecord[];
   clearRequests(): void;
-  /** Creates a symmetric encryption key (Enabled). */
-  createKey(options?: { description?: string }): { keyId: string; arn: string };
+  /**
+   * Creates a symmetric encryption key (Enabled). `origin: 'AWS_CLOUDHSM'` makes a key as if in a CloudHSM
+   * custom key store: DescribeKey reports no CurrentKeyMaterialId and it cannot rotate.
+   */
+  createKey(options?: { description?: string; origin?: KeyOrigin }): { keyId: string; arn: string };
   /** Names a key: `alias` must start with `alias/`; `keyId` is a key id or key ARN. */
   createAlias(alias: string, keyId: string): void;
   /** Points an existing alias at another key. */
@@ -84,7 +93,10 @@ export interface AwsKmsEmulator {
   scheduleKeyDeletion(keyId: string, pendingWindowInDays?: number): void;
   /** Leaves the key Disabled, as AWS does. */
   cancelKeyDeletion(keyId: string): void;
-  /** Like AWS automatic rotation: same key id and ARN, new backing material; old blobs still open. */
+  /**
+   * Like AWS automatic or on-demand rotation: same key id and ARN, new backing material and a new
+   * CurrentKeyMaterialId in DescribeKey; old blobs still open.
+   */
   rotateKeyMaterial(keyId: string): void;
   /** Stops listening and drops every connection. Idempotent. */
   close(): Promise<void>;
@@ -290,21 +302,29 @@ function operations(store: KeyStore): Record<string, (input: Json) => Json | und
     Decrypt(input) {
       checkAlgorithm(input);
       const blob = blobField(input, 'CiphertextBlob', 'ciphertextBlob', 6144);
-      const { record, plaintext } = store.decrypt(blob, contextField(input), optionalString(input, 'KeyId'));
+      const { record, plaintext, materialId } = store.decrypt(
+        blob,
+        contextField(input),
+        optionalString(input, 'KeyId'),
+      );
       return {
         KeyId: record.arn,
         Plaintext: plaintext.toString('base64'),
         EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+        // AWS names the key material that decrypted (symmetric keys that have material ids).
+        ...(materialId === undefined ? {} : { KeyMaterialId: materialId }),
       };
     },
     GenerateDataKey(input) {
       const record = withKey(input);
       const plaintext = randomBytes(dataKeyLength(input));
       const blob = store.encrypt(record, plaintext, contextField(input));
+      const materialId = store.currentMaterialId(record);
       return {
         CiphertextBlob: blob.toString('base64'),
         Plaintext: plaintext.toString('base64'),
         KeyId: record.arn,
+        ...(materialId === undefined ? {} : { KeyMaterialId: materialId }),
       };
     },
   };

@@ -8,6 +8,7 @@ export {
   type AwsKmsFaults,
   type AwsKmsRequestRecord,
   type KeyMetadataJson,
+  type KeyOrigin,
   type KeyState,
 } from './emulator.js';
 export { KmsError } from './kms-error.js';

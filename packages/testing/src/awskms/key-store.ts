@@ -3,17 +3,33 @@ import { KmsError } from './kms-error.js';
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
 
+/**
+ * Where a key's material lives. `AWS_KMS` keys rotate (automatically or on demand) and report their current
+ * key material id; `AWS_CLOUDHSM` keys (in a CloudHSM custom key store) do neither, as in AWS.
+ */
+export type KeyOrigin = 'AWS_KMS' | 'AWS_CLOUDHSM';
+
+/** One generation of backing key material and the id AWS gives it (64 lowercase hex characters). */
+export interface KeyMaterial {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
 /** One KMS key: metadata and every generation of backing key material (rotation keeps the ARN). */
 export interface KeyRecord {
   readonly keyId: string;
   readonly arn: string;
   readonly description: string;
   readonly createdAt: number;
+  readonly origin: KeyOrigin;
+  /** Set for AWS_CLOUDHSM keys: the custom key store (`cks-` and 17 hex characters) and its cluster. */
+  readonly customKeyStoreId: string | undefined;
+  readonly cloudHsmClusterId: string | undefined;
   state: KeyState;
   deletionDate: number | undefined;
   pendingWindowInDays: number | undefined;
-  /** Backing keys, oldest first; new encryptions use the last one. */
-  readonly materials: Buffer[];
+  /** Backing key material, oldest first; new encryptions use the last one (the current key material). */
+  readonly materials: KeyMaterial[];
 }
 
 /** The JSON `KeyMetadata` of DescribeKey/CreateKey, as AWS answers it (dates in epoch seconds). */
@@ -28,12 +44,19 @@ export interface KeyMetadataJson {
   KeyState: KeyState;
   DeletionDate?: number;
   PendingDeletionWindowInDays?: number;
-  Origin: 'AWS_KMS';
+  Origin: KeyOrigin;
+  CustomKeyStoreId?: string;
+  CloudHsmClusterId?: string;
   KeyManager: 'CUSTOMER';
   CustomerMasterKeySpec: 'SYMMETRIC_DEFAULT';
   KeySpec: 'SYMMETRIC_DEFAULT';
   EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'];
   MultiRegion: false;
+  /**
+   * The current key material's id (64 lowercase hex characters, new at every rotation). AWS returns it for
+   * symmetric encryption keys of origin AWS_KMS (and single-Region EXTERNAL), never for custom key stores.
+   */
+  CurrentKeyMaterialId?: string;
 }
 
 /*
@@ -53,6 +76,11 @@ export type EncryptionContext = Readonly<Record<string, string>>;
 function canonicalContext(context: EncryptionContext | undefined): string {
   const entries = Object.entries(context ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify(entries);
+}
+
+/** New key material with its id: AWS key material ids are 64 lowercase hex characters (`^[a-f0-9]+$`). */
+function newMaterial(): KeyMaterial {
+  return { id: randomBytes(32).toString('hex'), key: randomBytes(32) };
 }
 
 function uuidBytes(uuid: string): Buffer {
@@ -79,17 +107,22 @@ export class KeyStore {
     return `arn:aws:kms:${this.region}:${this.accountId}:`;
   }
 
-  createKey(options: { description?: string } = {}): KeyRecord {
+  createKey(options: { description?: string; origin?: KeyOrigin } = {}): KeyRecord {
     const keyId = randomUUID();
+    const origin = options.origin ?? 'AWS_KMS';
+    const hsm = origin === 'AWS_CLOUDHSM';
     const record: KeyRecord = {
       keyId,
       arn: `${this.#arnPrefix()}key/${keyId}`,
       description: options.description ?? '',
       createdAt: Date.now(),
+      origin,
+      customKeyStoreId: hsm ? `cks-${randomBytes(9).toString('hex').slice(0, 17)}` : undefined,
+      cloudHsmClusterId: hsm ? `cluster-${randomBytes(6).toString('hex').slice(0, 11)}` : undefined,
       state: 'Enabled',
       deletionDate: undefined,
       pendingWindowInDays: undefined,
-      materials: [randomBytes(32)],
+      materials: [newMaterial()],
     };
     this.#keys.set(keyId, record);
     return record;
@@ -217,15 +250,30 @@ export class KeyStore {
     return record;
   }
 
-  /** New backing key material under the same ARN; older blobs still open. */
+  /**
+   * New backing key material (with a new key material id) under the same ARN; older blobs still open.
+   * Keys in a custom key store cannot rotate (UnsupportedOperationException, as AWS answers).
+   */
   rotateKeyMaterial(identifier: string): KeyRecord {
     const record = this.resolve(identifier);
     if (record.state !== 'Enabled') throw stateError(record);
-    record.materials.push(randomBytes(32));
+    if (record.origin !== 'AWS_KMS') {
+      throw new KmsError(
+        'UnsupportedOperationException',
+        `${record.arn} origin is ${record.origin} which is not valid for this operation.`,
+      );
+    }
+    record.materials.push(newMaterial());
     return record;
   }
 
+  /** The current key material's id, or undefined where AWS reports none (custom key stores). */
+  currentMaterialId(record: KeyRecord): string | undefined {
+    return record.origin === 'AWS_KMS' ? record.materials.at(-1)?.id : undefined;
+  }
+
   metadata(record: KeyRecord): KeyMetadataJson {
+    const currentKeyMaterialId = this.currentMaterialId(record);
     return {
       AWSAccountId: this.accountId,
       KeyId: record.keyId,
@@ -239,12 +287,15 @@ export class KeyStore {
       ...(record.pendingWindowInDays === undefined
         ? {}
         : { PendingDeletionWindowInDays: record.pendingWindowInDays }),
-      Origin: 'AWS_KMS',
+      Origin: record.origin,
+      ...(record.customKeyStoreId === undefined ? {} : { CustomKeyStoreId: record.customKeyStoreId }),
+      ...(record.cloudHsmClusterId === undefined ? {} : { CloudHsmClusterId: record.cloudHsmClusterId }),
       KeyManager: 'CUSTOMER',
       CustomerMasterKeySpec: 'SYMMETRIC_DEFAULT',
       KeySpec: 'SYMMETRIC_DEFAULT',
       EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
       MultiRegion: false,
+      ...(currentKeyMaterialId === undefined ? {} : { CurrentKeyMaterialId: currentKeyMaterialId }),
     };
   }
 
@@ -259,7 +310,7 @@ export class KeyStore {
     uuidBytes(record.keyId).copy(header, 1);
     header.writeUInt32BE(generation, 17);
     const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', material, nonce);
+    const cipher = createCipheriv('aes-256-gcm', material.key, nonce);
     cipher.setAAD(associatedData(header, record.arn, context));
     const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return Buffer.concat([header, nonce, body, cipher.getAuthTag()]);
@@ -274,7 +325,7 @@ export class KeyStore {
     blob: Buffer,
     context: EncryptionContext | undefined,
     requestedKey: string | undefined,
-  ): { record: KeyRecord; plaintext: Buffer } {
+  ): { record: KeyRecord; plaintext: Buffer; materialId: string | undefined } {
     const requested = requestedKey === undefined ? undefined : this.resolve(requestedKey);
     if (blob.length < HEADER_BYTES + NONCE_BYTES + TAG_BYTES + 1 || blob[0] !== BLOB_VERSION) {
       throw new KmsError('InvalidCiphertextException', 'The ciphertext is invalid.');
@@ -293,7 +344,7 @@ export class KeyStore {
       throw new KmsError('InvalidCiphertextException', 'The ciphertext is invalid.');
     const header = blob.subarray(0, HEADER_BYTES);
     const nonce = blob.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
-    const decipher = createDecipheriv('aes-256-gcm', material, nonce);
+    const decipher = createDecipheriv('aes-256-gcm', material.key, nonce);
     decipher.setAAD(associatedData(header, record.arn, context));
     decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
     try {
@@ -301,7 +352,7 @@ export class KeyStore {
         decipher.update(blob.subarray(HEADER_BYTES + NONCE_BYTES, blob.length - TAG_BYTES)),
         decipher.final(),
       ]);
-      return { record, plaintext };
+      return { record, plaintext, materialId: record.origin === 'AWS_KMS' ? material.id : undefined };
     } catch {
       throw new KmsError('InvalidCiphertextException', 'The ciphertext is invalid.');
     }

@@ -12,6 +12,7 @@ import {
   EncryptCommand,
   GenerateDataKeyCommand,
   KMSClient,
+  RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand,
   type KMSClientConfig,
   type ServiceInputTypes,
@@ -201,17 +202,43 @@ describe('AWS KMS emulator (real @aws-sdk/client-kms over HTTP)', () => {
     assert.equal(emulator.describeKey(key.keyId).KeyState, 'Disabled');
   });
 
-  it('rotates key material under the same ARN; older blobs still decrypt', async () => {
+  it('rotates key material under the same ARN with a new CurrentKeyMaterialId; older blobs still decrypt', async () => {
     const key = emulator.createKey();
     const plaintext = randomBytes(32);
+    const materialId = async (): Promise<string | undefined> =>
+      (await client.send(new DescribeKeyCommand({ KeyId: key.keyId }))).KeyMetadata?.CurrentKeyMaterialId;
+    const first = await materialId();
+    assert.match(first ?? '', /^[a-f0-9]{64}$/, 'AWS key material ids are 64 lowercase hex characters');
     const before = await client.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: plaintext }));
     emulator.rotateKeyMaterial(key.keyId);
+    const second = await materialId();
+    assert.match(second ?? '', /^[a-f0-9]{64}$/);
+    assert.notEqual(second, first, 'rotation makes new key material');
     const after = await client.send(new EncryptCommand({ KeyId: key.keyId, Plaintext: plaintext }));
     assert.equal(after.KeyId, before.KeyId);
-    for (const blob of [before.CiphertextBlob, after.CiphertextBlob]) {
+    await client.send(new RotateKeyOnDemandCommand({ KeyId: key.keyId }));
+    const third = await materialId();
+    assert.ok(third !== first && third !== second, 'on-demand rotation over the wire makes new material too');
+    for (const [blob, expected] of [
+      [before.CiphertextBlob, first],
+      [after.CiphertextBlob, second],
+    ] as const) {
       const opened = await client.send(new DecryptCommand({ CiphertextBlob: blob }));
       assert.deepEqual(Buffer.from(opened.Plaintext ?? new Uint8Array()), plaintext);
+      assert.equal(opened.KeyMaterialId, expected, 'Decrypt names the key material that decrypted');
     }
+  });
+
+  it('reports no CurrentKeyMaterialId for a key in a CloudHSM key store, which cannot rotate', async () => {
+    const key = emulator.createKey({ origin: 'AWS_CLOUDHSM' });
+    const described = await client.send(new DescribeKeyCommand({ KeyId: key.arn }));
+    assert.equal(described.KeyMetadata?.Origin, 'AWS_CLOUDHSM');
+    assert.match(described.KeyMetadata?.CustomKeyStoreId ?? '', /^cks-[a-f0-9]{17}$/);
+    assert.equal(described.KeyMetadata?.CurrentKeyMaterialId, undefined);
+    await assert.rejects(
+      client.send(new RotateKeyOnDemandCommand({ KeyId: key.keyId })),
+      sdkError('UnsupportedOperationException', 400),
+    );
   });
 
   it('refuses a wrong secret key with InvalidSignatureException and an unknown access key with UnrecognizedClientException', async () => {
