@@ -309,7 +309,13 @@ export class AzureKeyProvider implements KeyProvider {
     return crypto;
   }
 
+  /**
+   * The clients, built at first use and again after a refused token. Never after close(): a call still in
+   * flight that meets a refused token then fails SHUTTING_DOWN instead of making an agent and a credential
+   * that nothing would destroy.
+   */
   #getClients(): Promise<Clients> {
+    this.#assertOpen();
     if (this.#clients === undefined) {
       const building = this.#buildClients();
       this.#clients = building;
@@ -323,6 +329,8 @@ export class AzureKeyProvider implements KeyProvider {
   async #buildClients(): Promise<Clients> {
     const agent = await this.#getAgent();
     const { credential, description } = await buildCredential(this.#options, this.#context, agent);
+    // Closed while the credential was being made (it reads secret files): nothing of it may be used.
+    this.#assertOpen();
     const keyClient = new KeyClient(this.#options.vaultUrl, credential, {
       agent,
       disableChallengeResourceVerification: this.#options.disableChallengeResourceVerification,
@@ -338,6 +346,7 @@ export class AzureKeyProvider implements KeyProvider {
 
   /** One keep-alive HTTPS agent for Key Vault and Entra ID, trusting `caFile` in addition to Node's roots. */
   async #getAgent(): Promise<HttpsAgent> {
+    this.#assertOpen();
     if (this.#agent !== undefined) return this.#agent;
     let ca: string[] | undefined;
     if (this.#options.caFile !== undefined) {
@@ -352,6 +361,8 @@ export class AzureKeyProvider implements KeyProvider {
         });
       }
     }
+    // Closed while reading caFile: close() has already run, so an agent made now would never be destroyed.
+    this.#assertOpen();
     // Another call may have built one meanwhile.
     this.#agent ??= new HttpsAgent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) });
     return this.#agent;

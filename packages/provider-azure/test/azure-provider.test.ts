@@ -242,6 +242,43 @@ describe('azure provider', () => {
     }
   });
 
+  it('does not log in again after close(): a call in flight that meets a revoked token fails SHUTTING_DOWN', async () => {
+    const p = fixture.provider();
+    try {
+      const sealed = await p.encrypt(randomBytes(32), ctx());
+      // The token is revoked and Key Vault slow: the unwrap below is answered 401 only after close().
+      fixture.emulator.revokeTokens();
+      fixture.emulator.faults.latencyMs = 300;
+      fixture.emulator.clearRequests();
+      const inFlight = p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx());
+      const settled = inFlight.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // close() once Key Vault has the request (it is answered after `latencyMs`).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await p.close();
+      const error = await settled;
+      assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
+      assert.equal(error.code, 'TROUSSEAU_ERR_SHUTTING_DOWN', error.message);
+      // Let any retry still scheduled run: nothing may reach Entra ID or Key Vault after the 401s.
+      fixture.emulator.faults.latencyMs = 0;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(
+        fixture.emulator.requests.filter((entry) => entry.kind === 'token'),
+        [],
+        'no new credential logged in after close()',
+      );
+      assert.ok(
+        fixture.emulator.requests.every((entry) => entry.kind === 'keyvault' && entry.status === 401),
+        `only the refused unwrap reached the emulator: ${JSON.stringify(fixture.emulator.requests)}`,
+      );
+    } finally {
+      fixture.emulator.faults.reset();
+      await p.close();
+    }
+  });
+
   it('maps throttling and outages to their codes and recovers without a restart', async () => {
     const p = fixture.provider({ maxRetries: 0 });
     try {
