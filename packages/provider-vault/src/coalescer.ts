@@ -2,6 +2,11 @@ import { abortError, TrousseauError, type RequestContext } from '@trousseau/core
 
 /** The least a queued call waits for the request in flight before going out on its own. */
 const MIN_STRAGGLER_MS = 20;
+/**
+ * The most it waits: past this, sending the call alone costs one more request, while waiting longer
+ * risks the caller's deadline behind a request that may be stuck until its timeout.
+ */
+const MAX_STRAGGLER_MS = 100;
 
 /** One caller's item in a (possibly batched) request. */
 export interface PendingItem<T> {
@@ -73,7 +78,7 @@ export class Coalescer<T> {
   #queue: Item<T>[] = [];
   #inFlight = 0;
   #closed = false;
-  /** Moving average of how long a request takes, ms. */
+  /** Moving average of how long a successful request takes, ms (failures and timeouts left out). */
   #latencyMs = 0;
   /** Sends the queue when the request in flight is a straggler (much slower than usual). */
   #stragglerTimer: NodeJS.Timeout | undefined;
@@ -117,11 +122,12 @@ export class Coalescer<T> {
 
   /**
    * A queued call waits for the request in flight only as long as requests usually take (four times the
-   * moving average, at least 20 ms): one stuck request must not hold every later call until its timeout.
+   * moving average of successful ones, at least 20 ms, at most 100 ms): one stuck request must not hold
+   * every later call until its timeout, nor make later calls wait long after it timed out.
    */
   #armStragglerTimer(): void {
     if (this.#stragglerTimer !== undefined) return;
-    const wait = Math.max(MIN_STRAGGLER_MS, 4 * this.#latencyMs);
+    const wait = Math.min(MAX_STRAGGLER_MS, Math.max(MIN_STRAGGLER_MS, 4 * this.#latencyMs));
     this.#stragglerTimer = setTimeout(() => {
       this.#stragglerTimer = undefined;
       this.#flush();
@@ -134,6 +140,12 @@ export class Coalescer<T> {
     const started = performance.now();
     this.#options
       .send(items)
+      .then(() => {
+        // Only answered requests say how long Vault usually takes: a timeout or a stall would inflate
+        // the average and make queued calls wait for nothing.
+        const took = performance.now() - started;
+        this.#latencyMs = this.#latencyMs === 0 ? took : 0.8 * this.#latencyMs + 0.2 * took;
+      })
       .catch((error: unknown) => {
         for (const item of items) item.reject(error);
       })
@@ -147,8 +159,6 @@ export class Coalescer<T> {
           );
         }
         this.#inFlight--;
-        const took = performance.now() - started;
-        this.#latencyMs = this.#latencyMs === 0 ? took : 0.8 * this.#latencyMs + 0.2 * took;
         this.#flush();
       });
   }

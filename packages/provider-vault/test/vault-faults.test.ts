@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { isTrousseauError, type ErrorCode, type ProviderStatus } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
-import type { VaultEmulator } from '@trousseau/testing/vault';
+import type { VaultEmulator, VaultRequestRecord } from '@trousseau/testing/vault';
 import type { VaultKeyProvider } from '../src/index.js';
 import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, tokenAuth, type Fixture } from './helpers.js';
+import { createFixture, eventually, tokenAuth, type Fixture } from './helpers.js';
 
 const ctx = (timeoutMs = 2_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
 
@@ -129,6 +129,45 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
     assert.equal((await provider.status(ctx(150))).healthy, false);
     emulator.faults.latencyMs = 0;
     await recovers(provider);
+  });
+
+  it('sends a queued call alone in time, even after an earlier request timed out', async () => {
+    const { auth } = await tokenAuth(backend, fixture, { file: 'straggler-token' });
+    const lone = await fixture.open({ auth, timeouts: { requestSeconds: 1, authSeconds: 2 } });
+    const encrypts = (): VaultRequestRecord[] =>
+      emulator.requests.filter((request) => request.path.includes('/transit/encrypt/'));
+    /** Starts an encrypt that Vault answers only after the 1 s request timeout; later requests are fast. */
+    const slowEncrypt = async (): Promise<{ call: Promise<unknown> }> => {
+      const before = encrypts().length;
+      emulator.faults.latencyMs = 3_000;
+      const call = lone.encrypt(randomBytes(32), ctx(5_000));
+      call.catch(() => undefined);
+      await eventually(() => encrypts().length > before);
+      emulator.faults.latencyMs = 0;
+      return { call };
+    };
+    const timedOut = (error: unknown): boolean =>
+      isTrousseauError(error) &&
+      (error.code === 'TROUSSEAU_ERR_DEADLINE_EXCEEDED' ||
+        error.code === 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE');
+    try {
+      assert.ok((await lone.status(ctx())).healthy);
+      // One request that hangs until its timeout: how long it took says nothing of Vault's usual pace.
+      await assert.rejects((await slowEncrypt()).call, timedOut);
+      // Another hangs; a call queued behind it, with a deadline well inside that hang, must not wait
+      // for it (nor for a multiple of the first one's duration): it goes out alone and is answered.
+      const stuck = await slowEncrypt();
+      const plaintext = randomBytes(32);
+      const queued = await lone.encrypt(plaintext, ctx(500));
+      assert.deepEqual(
+        Buffer.from(await lone.decrypt({ ciphertext: queued.ciphertext, keyRef: '' }, ctx())),
+        plaintext,
+      );
+      assert.equal(encrypts().at(-1)?.batchSize, undefined, 'sent alone, not batched');
+      await assert.rejects(stuck.call, timedOut);
+    } finally {
+      await lone.close();
+    }
   });
 
   it('retries 5xx and 429 with backoff while the deadline allows', async () => {
