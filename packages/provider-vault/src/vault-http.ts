@@ -198,6 +198,9 @@ export class VaultHttp {
       apiVersion: 'v1',
       // node-vault reads VAULT_SKIP_VERIFY into strictSSL; this provider's TLS settings live in its agent.
       rpDefaults: { strictSSL: true },
+      // node-vault traces every request body (`write %o to %s`: plaintexts, secret_ids, JWTs) through the
+      // `debug` package, which DEBUG=node-vault or DEBUG=* sends to stderr: give it a tracer that drops all.
+      debug: () => undefined,
     });
     // node-vault falls back to VAULT_TOKEN, VAULT_NAMESPACE and VAULT_PREFIX from the environment: the
     // config file is the only source here, and the token is passed per call.

@@ -1,0 +1,39 @@
+// Run by vault-debug-output.test.ts in a child process with DEBUG=* (the `debug` package reads it once,
+// at load): opens the provider with AppRole auth against the Vault named in the environment, so it logs
+// in (secret_id on the wire) and encrypts (plaintext on the wire), then prints the key id on stdout.
+import { createSecretReader, noopMetrics, silentLogger, systemClock } from '@trousseau/core';
+import { testRequestContext } from '@trousseau/testing';
+import { vaultOptionsSchema, VaultKeyProvider } from '../src/index.js';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') throw new Error(`${name} is not set`);
+  return value;
+}
+
+const options = vaultOptionsSchema.parse({
+  address: required('TROUSSEAU_TEST_VAULT_ADDR'),
+  transitMount: required('TROUSSEAU_TEST_VAULT_MOUNT'),
+  keyName: required('TROUSSEAU_TEST_VAULT_KEY'),
+  auth: {
+    method: 'approle',
+    mount: required('TROUSSEAU_TEST_VAULT_APPROLE_MOUNT'),
+    roleId: { env: 'TROUSSEAU_TEST_VAULT_ROLE_ID' },
+    secretId: { env: 'TROUSSEAU_TEST_VAULT_SECRET_ID' },
+  },
+});
+const provider = await VaultKeyProvider.open(options, {
+  instanceName: 'vault-debug-child',
+  logger: silentLogger,
+  metrics: noopMetrics,
+  clock: systemClock,
+  configDir: process.cwd(),
+  secrets: createSecretReader(process.cwd(), process.env),
+});
+try {
+  const plaintext = Buffer.from(required('TROUSSEAU_TEST_PLAINTEXT_HEX'), 'hex');
+  const result = await provider.encrypt(plaintext, testRequestContext(5_000));
+  process.stdout.write(`encrypted under ${result.keyId}\n`);
+} finally {
+  await provider.close();
+}
