@@ -5,6 +5,8 @@ export interface KeyState {
   readonly latestVersion: number;
   /** Creation time of the latest version, as Vault reports it. */
   readonly latestCreatedAt: string;
+  /** Creation time of every version the read listed, by version number. */
+  readonly createdAt: ReadonlyMap<number, string>;
   readonly minDecryptionVersion: number;
   readonly supportsEncryption: boolean;
   readonly supportsDecryption: boolean;
@@ -64,15 +66,42 @@ export function parseKeyRead(body: unknown, identity: KeyIdentity): KeyState {
   const createdAt = creationTimeOf(keys[String(latest)]);
   if (createdAt === undefined) throw bad(`no creation time for version ${latest}`);
   const minDecryption = data?.min_decryption_version;
+  const times = new Map<number, string>();
+  for (const [version, value] of Object.entries(keys)) {
+    const time = creationTimeOf(value);
+    if (/^[1-9][0-9]*$/.test(version) && time !== undefined) times.set(Number(version), time);
+  }
   return {
     latestVersion: latest,
     latestCreatedAt: createdAt,
+    createdAt: times,
     minDecryptionVersion: typeof minDecryption === 'number' ? minDecryption : 1,
     supportsEncryption: data?.supports_encryption !== false,
     supportsDecryption: data?.supports_decryption !== false,
     type: typeof data?.type === 'string' ? data.type : 'unknown',
     keyId: vaultKeyId(identity, latest, createdAt),
   };
+}
+
+/** A creation time as epoch ms: unix seconds (AES keys) or an RFC 3339 time; NaN when neither. */
+function timeMs(value: string): number {
+  return /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) * 1000 : Date.parse(value);
+}
+
+/**
+ * Whether `read` is another key than `known` under the same name (deleted and re-created) rather than
+ * an older view of the same key: a version both list was created at another time or, with no version
+ * in common, its latest version is younger than the known latest one (an older view cannot be).
+ */
+export function isRecreated(known: KeyState, read: KeyState): boolean {
+  let common = false;
+  for (const [version, time] of read.createdAt) {
+    const before = known.createdAt.get(version);
+    if (before === undefined) continue;
+    if (before !== time) return true;
+    common = true;
+  }
+  return !common && timeMs(read.latestCreatedAt) > timeMs(known.latestCreatedAt);
 }
 
 const CIPHERTEXT_PATTERN = /^vault:v([1-9][0-9]{0,9}):([A-Za-z0-9+/]+={0,2})$/;

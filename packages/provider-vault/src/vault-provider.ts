@@ -11,7 +11,13 @@ import {
   type RequestContext,
 } from '@trousseau/core';
 import { Coalescer, type PendingItem } from './coalescer.js';
-import { ciphertextVersion, parseKeyRead, type KeyIdentity, type KeyState } from './key-state.js';
+import {
+  ciphertextVersion,
+  isRecreated,
+  parseKeyRead,
+  type KeyIdentity,
+  type KeyState,
+} from './key-state.js';
 import type { VaultOptions } from './options.js';
 import { OutOfTime, withRetries } from './retry.js';
 import { TokenManager } from './token-manager.js';
@@ -343,7 +349,12 @@ export class VaultKeyProvider implements KeyProvider {
     );
   }
 
-  /** Reads the key's metadata (single flight) and updates the key id. */
+  /**
+   * Reads the key's metadata (single flight) and updates the key id. A read showing an older version of
+   * the same key (a performance standby behind the active node) is ignored: going back would hand the
+   * apiserver a key id it saw before (A -> B -> A), which the KMS contract forbids. A re-created key may
+   * legitimately come back with a lower version; its versions' creation times tell it apart.
+   */
   #refreshKey(deadline: number): Promise<KeyState> {
     this.#keyRefresh ??= (async () => {
       try {
@@ -352,6 +363,23 @@ export class VaultKeyProvider implements KeyProvider {
         );
         const key = parseKeyRead(body, this.#identity);
         const previous = this.#key;
+        if (
+          previous !== undefined &&
+          key.latestVersion < previous.latestVersion &&
+          !isRecreated(previous, key)
+        ) {
+          this.#context.logger.warn(
+            {
+              provider: this.#context.instanceName,
+              key: this.#keyPath,
+              version: key.latestVersion,
+              knownVersion: previous.latestVersion,
+              keyId: previous.keyId,
+            },
+            'vault answered an older state of the key (a standby that has not caught up?); keeping the newer key id',
+          );
+          return previous;
+        }
         if (previous?.keyId !== key.keyId) {
           this.#context.logger.info(
             {

@@ -96,6 +96,65 @@ describe('vault key rotation', () => {
   });
 
   it(
+    'keeps the newest key id when a read answers an older key state, but follows a re-created key',
+    { skip: usingRealVault ? 'needs the emulator' : false },
+    async () => {
+      const emulator = backend.emulator;
+      assert.ok(emulator !== undefined);
+      const name = `${fixture.keyName}-lagging`;
+      emulator.createKey(name);
+      emulator.writePolicy(`${fixture.policy}-lagging`, [
+        { path: `transit/encrypt/${name}`, capabilities: ['update'] },
+        { path: `transit/decrypt/${name}`, capabilities: ['update'] },
+        { path: `transit/keys/${name}`, capabilities: ['read'] },
+      ]);
+      const token = emulator.createToken({ policies: [`${fixture.policy}-lagging`] });
+      const provider = await fixture.open({
+        auth: { method: 'token', token: { file: await fixture.writeFile('lagging-token', token) } },
+        keyName: name,
+        keyRefreshIntervalSeconds: 60,
+      });
+      try {
+        const first = await provider.status(ctx());
+        assert.ok(first.healthy);
+        assert.match(first.keyId, /:v1:/);
+        emulator.rotateKey(name);
+        const rotated = await provider.status(ctx());
+        assert.ok(rotated.healthy);
+        assert.match(rotated.keyId, /:v2:/);
+
+        // A standby behind the active node answers the key as it was at v1: the id must not go back.
+        emulator.serveStaleKeyReads(name, 1);
+        const lagging = await provider.status(ctx());
+        assert.ok(lagging.healthy);
+        assert.equal(lagging.keyId, rotated.keyId, 'the key id went back to an older one');
+        const sealed = await provider.encrypt(randomBytes(32), ctx());
+        assert.equal(prefixOf(sealed.ciphertext), 'vault:v2:');
+        assert.equal(sealed.keyId, rotated.keyId);
+        assert.ok(
+          fixture.logger.lines.some(
+            (line) => line.includes('"level":"warn"') && line.includes('older state of the key'),
+          ),
+          'the stale read is logged at warn',
+        );
+        emulator.serveStaleKeyReads(name, undefined);
+
+        // Deleted and re-created: a lower version, but another key: the id must change.
+        clock.advance(2_000);
+        emulator.deleteKey(name);
+        emulator.createKey(name);
+        const recreated = await provider.status(ctx());
+        assert.ok(recreated.healthy);
+        assert.match(recreated.keyId, /:v1:/);
+        assert.notEqual(recreated.keyId, first.keyId);
+        assert.notEqual(recreated.keyId, rotated.keyId);
+      } finally {
+        await provider.close();
+      }
+    },
+  );
+
+  it(
     'never repeats a key id for a re-created key of the same name and version',
     { skip: usingRealVault ? 'needs the emulator' : false },
     async () => {

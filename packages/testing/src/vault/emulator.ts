@@ -89,6 +89,12 @@ export interface VaultEmulator {
   rotateKey(name: string, options?: VaultScope): void;
   setMinDecryptionVersion(name: string, version: number, options?: VaultScope): void;
   deleteKey(name: string, options?: VaultScope): void;
+  /**
+   * Test hook: `GET transit/keys/:name` answers the key as it was when `version` was its latest (what a
+   * performance standby that has not caught up serves), until called with `undefined`. Encrypt, decrypt
+   * and `readKey` are unaffected; a deleted and re-created key starts without it.
+   */
+  serveStaleKeyReads(name: string, version: number | undefined, options?: VaultScope): void;
   /** Key metadata as `GET transit/keys/:name` shows it, or undefined. */
   readKey(name: string, options?: VaultScope): Record<string, unknown> | undefined;
   writePolicy(
@@ -428,6 +434,14 @@ class VaultEmulatorServer implements VaultEmulator {
       .namespace(options.namespace ?? '')
       .transit.get(normalizeMount(options.mount, 'transit'));
     if (!keys?.delete(name)) throw new Error(`vault emulator: no transit key named ${name}`);
+  }
+
+  serveStaleKeyReads(name: string, version: number | undefined, options: VaultScope = {}): void {
+    const key = this.#state.findKey(name, options);
+    if (version !== undefined && (!Number.isInteger(version) || version < 1 || version > key.latestVersion)) {
+      throw new Error(`vault emulator: stale version ${version} outside 1..${key.latestVersion}`);
+    }
+    key.staleReadVersion = version;
   }
 
   readKey(name: string, options: VaultScope = {}): Record<string, unknown> | undefined {

@@ -254,7 +254,7 @@ export class VaultHandler {
           const denied = authorize('read');
           if (denied) return denied;
           const key = keys.get(name);
-          return key ? ok({ data: key.describe() }) : errors(404);
+          return key ? ok({ data: key.describe(key.staleReadVersion) }) : errors(404);
         }
         case 'POST':
         case 'PUT':

@@ -30,6 +30,8 @@ export class TransitKey {
   deletionAllowed = false;
   exportable = false;
   allowPlaintextBackup = false;
+  /** Test hook: key reads show the key as of this version (a lagging standby); see `serveStaleKeyReads`. */
+  staleReadVersion: number | undefined;
 
   constructor(
     readonly name: string,
@@ -45,11 +47,15 @@ export class TransitKey {
     return this.latestVersion;
   }
 
-  /** `data` of `GET transit/keys/:name`: archived versions (below min_decryption_version) are not listed. */
-  describe(): Record<string, unknown> {
+  /**
+   * `data` of `GET transit/keys/:name`: archived versions (below min_decryption_version) are not listed.
+   * `asOfVersion` shows the key as it was when that version was the latest.
+   */
+  describe(asOfVersion = this.latestVersion): Record<string, unknown> {
+    const latest = Math.min(asOfVersion, this.latestVersion);
     const keys: Record<string, number> = {};
     for (const [version, entry] of this.versions) {
-      if (version >= this.minDecryptionVersion) keys[String(version)] = entry.createdAt;
+      if (version >= this.minDecryptionVersion && version <= latest) keys[String(version)] = entry.createdAt;
     }
     const data: Record<string, unknown> = {
       allow_plaintext_backup: this.allowPlaintextBackup,
@@ -57,7 +63,7 @@ export class TransitKey {
       derived: this.derived,
       exportable: this.exportable,
       keys,
-      latest_version: this.latestVersion,
+      latest_version: latest,
       min_available_version: 0,
       min_decryption_version: this.minDecryptionVersion,
       min_encryption_version: this.minEncryptionVersion,
