@@ -153,19 +153,19 @@ export class TokenManager {
       }
       if (this.#auth.method === 'token') {
         const value = await this.#context.secrets.read(this.#auth.token);
-        if (value !== state.token) {
+        if (value !== state.token && this.#state === state) {
           this.#context.logger.info(
             { provider: this.#context.instanceName },
             'vault token changed in its source',
           );
-          await this.#adoptStatic(value);
+          await this.#acquire();
           return;
         }
       }
-      if (this.#now() < state.actAt) return;
+      if (this.#state !== state || this.#now() < state.actAt) return;
       if (state.nextAction === 'login' || !state.renewable) {
         if (this.#auth.method === 'token') return;
-        this.#state = await this.#loginOnce();
+        await this.#replaceByLogin(state);
         return;
       }
       await this.#renew(state);
@@ -194,6 +194,15 @@ export class TokenManager {
     } catch (error) {
       this.#context.metrics.increment('vault_token_renewals_total', this.#labels({ outcome: 'failure' }));
       const reason = isTrousseauError(error) ? error.message : 'renewal failed';
+      if (this.#state !== state) {
+        // The token was replaced while the renewal was on its way (a 403 made the provider adopt or log
+        // in to a newer one): its failure says nothing of the token in use, which must stay.
+        this.#context.logger.debug(
+          { provider: this.#context.instanceName, reason },
+          'renewal of a vault token replaced meanwhile failed; keeping the new token',
+        );
+        return;
+      }
       if (this.#auth.method === 'token') {
         // Nothing to log in with: keep the token until it expires, try again soon.
         this.#state = { ...state, actAt: this.#retryAt(state) };
@@ -203,15 +212,12 @@ export class TokenManager {
         { provider: this.#context.instanceName, reason },
         'vault token renewal failed; logging in again',
       );
-      try {
-        this.#state = await this.#loginOnce();
-      } catch (loginError) {
-        this.#state = this.#now() < state.expiresAt ? { ...state, actAt: this.#retryAt(state) } : undefined;
-        throw loginError;
-      }
+      await this.#replaceByLogin(state);
       return;
     }
     this.#context.metrics.increment('vault_token_renewals_total', this.#labels({ outcome: 'success' }));
+    // Replaced meanwhile: the renewed token is no longer the one in use.
+    if (this.#state !== state) return;
     const now = this.#now();
     // A renewal that grants less than asked means the max TTL is near: log in again instead next time.
     const capped = answer.ttlSeconds < state.grantedTtlSeconds;
@@ -227,6 +233,21 @@ export class TokenManager {
       { provider: this.#context.instanceName, ttlSeconds: answer.ttlSeconds },
       'renewed the vault token',
     );
+  }
+
+  /**
+   * Replaces `state` by a fresh login, through the shared {@link #acquire} so that no two logins run at
+   * once. When the login fails, `state` (if still current and alive) is kept and tried again soon.
+   */
+  async #replaceByLogin(state: TokenState): Promise<void> {
+    try {
+      await this.#acquire();
+    } catch (error) {
+      if (this.#state === state) {
+        this.#state = this.#now() < state.expiresAt ? { ...state, actAt: this.#retryAt(state) } : undefined;
+      }
+      throw error;
+    }
   }
 
   #retryAt(state: TokenState): number {

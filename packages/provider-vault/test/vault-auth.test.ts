@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { isTrousseauError, type ProviderStatus } from '@trousseau/core';
+import { createRequestScope, isTrousseauError, silentLogger, type ProviderStatus } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
 import type { VaultKeyProvider } from '../src/index.js';
 import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, RecordingMetrics, TestClock, tokenAuth, type Fixture } from './helpers.js';
+import {
+  createFixture,
+  eventually,
+  RecordingMetrics,
+  TestClock,
+  tokenAuth,
+  type Fixture,
+} from './helpers.js';
 
 const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
 const emulatorOnly = usingRealVault ? 'needs the emulator (clock, faults or Kubernetes auth)' : false;
@@ -35,6 +42,33 @@ function counter(fixture: Fixture): (name: string, labels: Record<string, string
 
 function requestsTo(backend: VaultBackend, path: string): number {
   return backend.emulator?.requests.filter((request) => request.path === path).length ?? 0;
+}
+
+/**
+ * Starts the provider's token maintenance (a renewal or login when due) and returns once its request
+ * to `path` reached Vault, which answers it only after `latencyMs`; later requests are answered at once.
+ * Maintenance is started by a status check whose caller gives up at once, so that nothing else the
+ * check would do (key read, probe) runs: the maintenance goes on alone.
+ */
+async function startSlowMaintenance(
+  provider: VaultKeyProvider,
+  backend: VaultBackend,
+  path: string,
+  latencyMs: number,
+): Promise<{ status: Promise<ProviderStatus> }> {
+  const emulator = backend.emulator;
+  assert.ok(emulator !== undefined);
+  const before = requestsTo(backend, path);
+  emulator.faults.latencyMs = latencyMs;
+  const scope = createRequestScope({ deadline: Date.now() + 10_000, logger: silentLogger });
+  const status = provider.status(scope.context);
+  try {
+    await eventually(() => requestsTo(backend, path) > before);
+  } finally {
+    emulator.faults.latencyMs = 0;
+    scope.cancel('the test only wanted the maintenance started');
+  }
+  return { status };
 }
 
 describe('vault auth: static token', () => {
@@ -138,6 +172,46 @@ describe('vault auth: static token', () => {
       await provider.close();
     }
   });
+
+  it(
+    'keeps a token adopted while the renewal of the one it replaced was in flight, when that renewal fails',
+    { skip: emulatorOnly },
+    async () => {
+      const { auth, token, file } = await tokenAuth(backend, fixture, {
+        ttlSeconds: 60,
+        file: 'raced-token',
+      });
+      const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
+      const failedRenewals = { provider: 'vault-test', outcome: 'failure' };
+      try {
+        await roundTrip(provider);
+        const failuresBefore = fixture.metrics.count('vault_token_renewals_total', failedRenewals);
+        clock.advance(41_000);
+        // The renewal of token A is on its way and Vault takes its time answering it.
+        const { status } = await startSlowMaintenance(provider, backend, '/v1/auth/token/renew-self', 1_000);
+        // Meanwhile A is revoked and B written to the file: a call gets 403 and the provider adopts B.
+        await backend.revokeToken(token);
+        await fixture.writeFile(file, await backend.createToken({ policies: [fixture.policy] }));
+        await roundTrip(provider);
+        // Then Vault refuses the renewal of A.
+        await eventually(
+          () => fixture.metrics.count('vault_token_renewals_total', failedRenewals) > failuresBefore,
+        );
+        await status;
+        // B stays in use: calls go out with it, none is refused and makes the provider look B up again.
+        backend.emulator?.clearRequests();
+        await roundTrip(provider);
+        const requests = backend.emulator?.requests.map((request) => request.path) ?? [];
+        assert.deepEqual(
+          requests.filter((path) => !path.startsWith('/v1/sys/health')),
+          [`/v1/transit/encrypt/${fixture.keyName}`, `/v1/transit/decrypt/${fixture.keyName}`],
+          'the provider went back to the replaced token',
+        );
+      } finally {
+        await provider.close();
+      }
+    },
+  );
 });
 
 describe('vault auth: AppRole', () => {
@@ -231,6 +305,55 @@ describe('vault auth: AppRole', () => {
       await provider.close();
     }
   });
+
+  it(
+    'runs one login at a time: a call finding the token expired joins the replacement under way',
+    { skip: emulatorOnly },
+    async () => {
+      const count = counter(fixture);
+      const roleId = randomBytes(16).toString('hex');
+      const secretId = randomBytes(16).toString('hex');
+      backend.emulator?.configureAppRole({
+        mount: 'approle-once',
+        roleName: 'kms',
+        roleId,
+        secretId,
+        policies: [fixture.policy],
+        tokenTtlSeconds: 60,
+        renewable: false,
+      });
+      const provider = await fixture.open({
+        auth: {
+          method: 'approle',
+          mount: 'approle-once',
+          roleId: { file: await fixture.writeFile('once-role-id', roleId) },
+          secretId: { file: await fixture.writeFile('once-secret-id', secretId) },
+        },
+        keyRefreshIntervalSeconds: 60,
+      });
+      const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+      try {
+        await roundTrip(provider);
+        assert.equal(count('vault_logins_total', logins), 1);
+        // A non-renewable token is replaced by a login at two thirds of its TTL; Vault is slow to answer.
+        clock.advance(41_000);
+        const { status } = await startSlowMaintenance(
+          provider,
+          backend,
+          '/v1/auth/approle-once/login',
+          1_000,
+        );
+        // While that login is under way the token expires: a call needs a new one and waits for it.
+        clock.advance(20_000);
+        await roundTrip(provider);
+        await status;
+        assert.equal(count('vault_logins_total', logins), 2, 'two logins ran at once');
+        assert.equal(requestsTo(backend, '/v1/auth/approle-once/login'), 2);
+      } finally {
+        await provider.close();
+      }
+    },
+  );
 
   it('logs in again after the token expired, without a restart', { skip: emulatorOnly }, async () => {
     const count = counter(fixture);
