@@ -14,6 +14,8 @@ export interface PendingItem<T> {
   readonly input: string;
   /** Epoch ms by which the caller needs the answer. */
   readonly deadline: number;
+  /** The caller's signal: aborts when it goes away or its deadline passes. */
+  readonly signal: AbortSignal;
   /** True once the caller has its answer (or gave up): later answers are dropped. */
   readonly settled: boolean;
   resolve(value: T): void;
@@ -33,6 +35,7 @@ export interface CoalescerOptions<T> {
 class Item<T> implements PendingItem<T> {
   readonly input: string;
   readonly deadline: number;
+  readonly signal: AbortSignal;
   settled = false;
   readonly #resolve: (value: T) => void;
   readonly #reject: (error: unknown) => void;
@@ -41,12 +44,14 @@ class Item<T> implements PendingItem<T> {
   constructor(
     input: string,
     deadline: number,
+    signal: AbortSignal,
     resolve: (value: T) => void,
     reject: (error: unknown) => void,
     cleanup: () => void,
   ) {
     this.input = input;
     this.deadline = deadline;
+    this.signal = signal;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#cleanup = cleanup;
@@ -103,7 +108,7 @@ export class Coalescer<T> {
         this.#queue = this.#queue.filter((queued) => queued !== item);
         item.reject(abortError(signal, this.#options.what));
       };
-      const item: Item<T> = new Item<T>(input, request.deadline, resolve, reject, () =>
+      const item: Item<T> = new Item<T>(input, request.deadline, signal, resolve, reject, () =>
         signal.removeEventListener('abort', onAbort),
       );
       signal.addEventListener('abort', onAbort, { once: true });

@@ -89,6 +89,11 @@ export function mapVaultError(
           cause,
         },
       );
+    case 'aborted':
+      // Only reached when nobody waits for the answer any more: the caller got its own abort error.
+      return new TrousseauError('TROUSSEAU_ERR_CANCELLED', `vault ${operation} abandoned by its caller`, {
+        cause,
+      });
     case 'network':
       return new TrousseauError(
         'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',

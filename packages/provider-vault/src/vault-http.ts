@@ -6,9 +6,19 @@ import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { TrousseauError } from '@trousseau/core';
 import nodeVault from 'node-vault';
 import type { VaultTlsOptions } from './options.js';
+import {
+  BAD_RESPONSE,
+  REDIRECT_REFUSED,
+  vaultTransport,
+  VaultTransportError,
+  type TransportAgents,
+} from './vault-transport.js';
 
-/** How a request to Vault failed, without anything secret: no token, no body, no request config. */
-export type VaultFailureKind = 'http' | 'network' | 'timeout' | 'tls' | 'protocol';
+/**
+ * How a request to Vault failed, without anything secret: no token, no body, no request config.
+ * `aborted`: the caller's signal ended the request (it went away or its deadline passed).
+ */
+export type VaultFailureKind = 'http' | 'network' | 'timeout' | 'aborted' | 'tls' | 'protocol';
 
 /**
  * A failed request to Vault. Holds the status and Vault's error strings only; the response body (which
@@ -69,8 +79,10 @@ export interface VaultHttpOptions {
 export interface VaultCallOptions {
   /** The Vault token to send; none for login and health. */
   readonly token?: string;
-  /** Milliseconds the request may take before it is abandoned (axios `timeout`). */
+  /** Milliseconds the request may take (redirects included) before it is destroyed. */
   readonly timeoutMs: number;
+  /** Destroys the request in flight when it aborts (the caller went away or ran out of time). */
+  readonly signal?: AbortSignal;
 }
 
 const TLS_ERROR_CODES = new Set([
@@ -87,14 +99,6 @@ const TLS_ERROR_CODES = new Set([
   'EPROTO',
 ]);
 
-function errorCodeOf(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && code !== 'ERR_BAD_REQUEST' && code !== 'ERR_BAD_RESPONSE') return code;
-  const cause = (error as { cause?: unknown }).cause;
-  return cause === error ? undefined : errorCodeOf(cause);
-}
-
 function vaultErrorsOf(body: unknown): string[] {
   if (typeof body !== 'object' || body === null) return [];
   const errors = (body as { errors?: unknown }).errors;
@@ -102,8 +106,10 @@ function vaultErrorsOf(body: unknown): string[] {
 }
 
 /**
- * Turns whatever node-vault (and axios under it) threw into a {@link VaultRequestError}. The original
- * error is dropped on purpose: axios errors carry the request config, headers included (the token).
+ * Turns whatever node-vault or its transport threw into a {@link VaultRequestError}: node-vault's
+ * `ApiResponseError` (an answer other than 200/204: `response.statusCode` and the decoded body) or a
+ * {@link VaultTransportError} (no answer: a network/TLS code, `ETIMEDOUT`, `ABORT_ERR`, a refused
+ * redirect). The original error is dropped: only its status, Vault's strings and its code are kept.
  */
 export function toVaultRequestError(error: unknown): VaultRequestError {
   if (error instanceof VaultRequestError) return error;
@@ -117,23 +123,25 @@ export function toVaultRequestError(error: unknown): VaultRequestError {
       body: response.body,
     });
   }
-  const code = errorCodeOf(error);
-  const text = error instanceof Error ? error.message : String(error);
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout of \d+ms exceeded/.test(text)) {
-    return new VaultRequestError('timeout', 'Vault did not answer in time', {
-      errorCode: code ?? 'ETIMEDOUT',
-    });
+  if (!(error instanceof VaultTransportError)) {
+    // node-vault's own failures (no response, schema validation): their messages hold no secret.
+    const text = error instanceof Error ? error.message : String(error);
+    return new VaultRequestError('protocol', `request to Vault failed: ${text.slice(0, 200)}`);
   }
-  if (
-    code !== undefined &&
-    (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL'))
-  ) {
+  const code = error.code;
+  if (code === 'ETIMEDOUT') {
+    return new VaultRequestError('timeout', 'Vault did not answer in time', { errorCode: code });
+  }
+  if (code === 'ABORT_ERR') {
+    return new VaultRequestError('aborted', 'request to Vault abandoned by its caller', { errorCode: code });
+  }
+  if (code === REDIRECT_REFUSED || code === BAD_RESPONSE) {
+    return new VaultRequestError('protocol', error.message, { errorCode: code });
+  }
+  if (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
     return new VaultRequestError('tls', `TLS with Vault failed (${code})`, { errorCode: code });
   }
-  if (code !== undefined) {
-    return new VaultRequestError('network', `Vault unreachable (${code})`, { errorCode: code });
-  }
-  return new VaultRequestError('protocol', `request to Vault failed: ${text.slice(0, 200)}`);
+  return new VaultRequestError('network', `Vault unreachable (${code})`, { errorCode: code });
 }
 
 async function readTlsFile(configDir: string, path: string, what: string): Promise<Buffer> {
@@ -152,20 +160,18 @@ async function readTlsFile(configDir: string, path: string, what: string): Promi
 }
 
 /**
- * Vault over HTTP(S) through node-vault: one client, keep-alive agents (TLS settings on the HTTPS one),
- * a token per call instead of node-vault's shared `token` field, and failures turned into
- * {@link VaultRequestError}. node-vault forwards no AbortSignal to axios, so each call is bounded by
- * axios' `timeout` and callers race their own signal on top.
+ * Vault over HTTP(S) through node-vault: one client on our own transport ({@link vaultTransport}: keep-alive
+ * agents, TLS settings on the HTTPS one), a token per call instead of node-vault's shared `token` field,
+ * and failures turned into {@link VaultRequestError}. Each call is bounded by its timeout and torn down
+ * when its signal aborts.
  */
 export class VaultHttp {
   readonly #client: NodeVaultClient;
-  readonly #httpAgent: HttpAgent;
-  readonly #httpsAgent: HttpsAgent;
+  readonly #agents: TransportAgents;
 
-  private constructor(client: NodeVaultClient, httpAgent: HttpAgent, httpsAgent: HttpsAgent) {
+  private constructor(client: NodeVaultClient, agents: TransportAgents) {
     this.#client = client;
-    this.#httpAgent = httpAgent;
-    this.#httpsAgent = httpsAgent;
+    this.#agents = agents;
   }
 
   static async open(options: VaultHttpOptions): Promise<VaultHttp> {
@@ -193,11 +199,13 @@ export class VaultHttp {
               checkServerIdentity(tls.serverName ?? '', peer),
           }),
     });
+    const agents: TransportAgents = { http: httpAgent, https: httpsAgent };
     const client = (nodeVault as unknown as (config: Record<string, unknown>) => NodeVaultClient)({
       endpoint: options.address,
       apiVersion: 'v1',
-      // node-vault reads VAULT_SKIP_VERIFY into strictSSL; this provider's TLS settings live in its agent.
-      rpDefaults: { strictSSL: true },
+      // Our transport instead of axios (whose follow-redirects traces request headers, the token
+      // included, under DEBUG=*); it ignores rpDefaults: the TLS settings live in the HTTPS agent.
+      'request-promise': vaultTransport(agents),
       // node-vault traces every request body (`write %o to %s`: plaintexts, secret_ids, JWTs) through the
       // `debug` package, which DEBUG=node-vault or DEBUG=* sends to stderr: give it a tracer that drops all.
       debug: () => undefined,
@@ -208,17 +216,17 @@ export class VaultHttp {
     client.namespace = options.namespace ?? '';
     client.pathPrefix = '';
     client.endpoint = options.address;
-    return new VaultHttp(client, httpAgent, httpsAgent);
+    return new VaultHttp(client, agents);
   }
 
   #requestOptions(options: VaultCallOptions): Record<string, unknown> {
     const headers: Record<string, string> = {};
     if (options.token !== undefined) headers['X-Vault-Token'] = options.token;
+    // node-vault spreads these into the options it hands the transport (TransportRequest).
     return {
       headers,
       timeout: Math.max(1, Math.ceil(options.timeoutMs)),
-      httpAgent: this.#httpAgent,
-      httpsAgent: this.#httpsAgent,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     };
   }
 
@@ -240,7 +248,7 @@ export class VaultHttp {
 
   /** Closes idle keep-alive sockets. */
   close(): void {
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
 }

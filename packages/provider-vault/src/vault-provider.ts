@@ -218,12 +218,19 @@ export class VaultKeyProvider implements KeyProvider {
       Math.max(...live.map((item) => item.deadline)),
       Date.now() + this.#requestTimeoutMs,
     );
-    const outcomes = await this.#transit(
-      operation,
-      live.map((item) => item.input),
-      deadline,
-      () => live.every((item) => item.settled),
-    );
+    const abandon = untilAllAborted(live.map((item) => item.signal));
+    let outcomes: ItemOutcome[];
+    try {
+      outcomes = await this.#transit(
+        operation,
+        live.map((item) => item.input),
+        deadline,
+        abandon.signal,
+        () => live.every((item) => item.settled),
+      );
+    } finally {
+      abandon.dispose();
+    }
     const keyPath = this.#keyPath;
     live.forEach((item, index) => {
       const outcome = outcomes[index];
@@ -247,6 +254,7 @@ export class VaultKeyProvider implements KeyProvider {
     operation: 'encrypt' | 'decrypt',
     inputs: readonly string[],
     deadline: number,
+    signal: AbortSignal | undefined,
     abandoned: () => boolean = () => false,
   ): Promise<ItemOutcome[]> {
     const path = operation === 'encrypt' ? this.#encryptPath : this.#decryptPath;
@@ -262,7 +270,7 @@ export class VaultKeyProvider implements KeyProvider {
         operation,
         path,
         deadline,
-        (token, timeoutMs) => this.#http.write(path, body, { token, timeoutMs }),
+        (token, timeoutMs) => this.#http.write(path, body, { token, timeoutMs, signal }),
         abandoned,
       );
     } catch (error) {
@@ -333,7 +341,7 @@ export class VaultKeyProvider implements KeyProvider {
             continue;
           }
         }
-        if (failure.kind === 'timeout' && Date.now() >= deadline - 1)
+        if ((failure.kind === 'timeout' || failure.kind === 'aborted') && Date.now() >= deadline - 1)
           throw this.#outOfTime(operation, failure, path);
         throw mapVaultError(failure, operation, path, this.#keyPath);
       }
@@ -429,7 +437,7 @@ export class VaultKeyProvider implements KeyProvider {
     this.#assertOpen();
     const deadline = this.#deadlineOf(request);
     const lastGood = this.#key?.keyId;
-    const health = this.#health(deadline);
+    const health = this.#health(deadline, request.signal);
     try {
       await raceAbort(this.#tokens.maintain(), request.signal, 'vault status');
       const key = await raceAbort(this.#refreshKey(deadline), request.signal, 'vault status');
@@ -442,7 +450,7 @@ export class VaultKeyProvider implements KeyProvider {
         };
       }
       const [encrypted] = await raceAbort(
-        this.#transit('encrypt', [PROBE_PLAINTEXT], deadline),
+        this.#transit('encrypt', [PROBE_PLAINTEXT], deadline, request.signal),
         request.signal,
         'vault status',
       );
@@ -450,7 +458,7 @@ export class VaultKeyProvider implements KeyProvider {
         throw encryptItemError(encrypted?.error ?? 'no answer', this.#keyPath);
       }
       const [decrypted] = await raceAbort(
-        this.#transit('decrypt', [encrypted.value], deadline),
+        this.#transit('decrypt', [encrypted.value], deadline, request.signal),
         request.signal,
         'vault status',
       );
@@ -486,11 +494,12 @@ export class VaultKeyProvider implements KeyProvider {
   }
 
   /** Vault's own view (`sys/health`, unauthenticated): a reason when it is sealed or not initialised. */
-  async #health(deadline: number): Promise<string | undefined> {
+  async #health(deadline: number, signal: AbortSignal): Promise<string | undefined> {
     try {
       const body = asRecord(
         await this.#http.read('sys/health', {
           timeoutMs: Math.max(1, Math.min(deadline - Date.now(), this.#requestTimeoutMs)),
+          signal,
         }),
       );
       if (body?.initialized === false) return 'vault not initialised';
@@ -515,6 +524,31 @@ export class VaultKeyProvider implements KeyProvider {
     this.#decryptQueue.close();
     this.#http.close();
   }
+}
+
+/**
+ * A signal that aborts once every one of `signals` has: a (batched) request serves several callers and is
+ * torn down only when none of them waits any more.
+ */
+function untilAllAborted(signals: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  const [only] = signals;
+  if (signals.length === 1 && only !== undefined) return { signal: only, dispose: () => undefined };
+  const controller = new AbortController();
+  let waiting = signals.filter((signal) => !signal.aborted).length;
+  const onAbort = (): void => {
+    waiting--;
+    if (waiting === 0) controller.abort();
+  };
+  if (waiting === 0) controller.abort();
+  else
+    for (const signal of signals)
+      if (!signal.aborted) signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /** A batch answered 400 with per-item results (newer Vault's partial failure). */

@@ -1,6 +1,7 @@
 // Run by vault-debug-output.test.ts in a child process with DEBUG=* (the `debug` package reads it once,
 // at load): opens the provider with AppRole auth against the Vault named in the environment, so it logs
-// in (secret_id on the wire) and encrypts (plaintext on the wire), then prints the key id on stdout.
+// in (secret_id on the wire) and encrypts (plaintext and the issued token on the wire), then does the
+// same with a static token, and prints the key ids on stdout.
 import { createSecretReader, noopMetrics, silentLogger, systemClock } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
 import { vaultOptionsSchema, VaultKeyProvider } from '../src/index.js';
@@ -11,7 +12,7 @@ function required(name: string): string {
   return value;
 }
 
-const options = vaultOptionsSchema.parse({
+const approle = vaultOptionsSchema.parse({
   address: required('TROUSSEAU_TEST_VAULT_ADDR'),
   transitMount: required('TROUSSEAU_TEST_VAULT_MOUNT'),
   keyName: required('TROUSSEAU_TEST_VAULT_KEY'),
@@ -22,18 +23,31 @@ const options = vaultOptionsSchema.parse({
     secretId: { env: 'TROUSSEAU_TEST_VAULT_SECRET_ID' },
   },
 });
-const provider = await VaultKeyProvider.open(options, {
-  instanceName: 'vault-debug-child',
-  logger: silentLogger,
-  metrics: noopMetrics,
-  clock: systemClock,
-  configDir: process.cwd(),
-  secrets: createSecretReader(process.cwd(), process.env),
+const staticToken = vaultOptionsSchema.parse({
+  address: required('TROUSSEAU_TEST_VAULT_ADDR'),
+  transitMount: required('TROUSSEAU_TEST_VAULT_MOUNT'),
+  keyName: required('TROUSSEAU_TEST_VAULT_KEY'),
+  auth: { method: 'token', token: { env: 'TROUSSEAU_TEST_VAULT_TOKEN' } },
 });
-try {
-  const plaintext = Buffer.from(required('TROUSSEAU_TEST_PLAINTEXT_HEX'), 'hex');
-  const result = await provider.encrypt(plaintext, testRequestContext(5_000));
-  process.stdout.write(`encrypted under ${result.keyId}\n`);
-} finally {
-  await provider.close();
+const plaintext = Buffer.from(required('TROUSSEAU_TEST_PLAINTEXT_HEX'), 'hex');
+for (const options of [approle, staticToken]) {
+  const provider = await VaultKeyProvider.open(options, {
+    instanceName: 'vault-debug-child',
+    logger: silentLogger,
+    metrics: noopMetrics,
+    clock: systemClock,
+    configDir: process.cwd(),
+    secrets: createSecretReader(process.cwd(), process.env),
+  });
+  try {
+    const result = await provider.encrypt(plaintext, testRequestContext(5_000));
+    const decrypted = await provider.decrypt(
+      { ciphertext: result.ciphertext, keyRef: '' },
+      testRequestContext(5_000),
+    );
+    if (!Buffer.from(decrypted).equals(plaintext)) throw new Error('round trip gave another plaintext');
+    process.stdout.write(`${options.auth.method}: encrypted under ${result.keyId}\n`);
+  } finally {
+    await provider.close();
+  }
 }

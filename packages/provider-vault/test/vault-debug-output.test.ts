@@ -21,7 +21,7 @@ describe('vault provider under DEBUG=*', () => {
     await fixture.cleanup();
   });
 
-  it("writes no plaintext and no secret_id to stderr through node-vault's debug tracing", async () => {
+  it('writes no token, plaintext or secret_id to stderr through node-vault or its transport', async () => {
     const mount = 'approle-debug';
     const { roleId, secretId } = await backend.configureAppRole({
       mount,
@@ -29,6 +29,7 @@ describe('vault provider under DEBUG=*', () => {
       policies: [fixture.policy],
       tokenTtlSeconds: 60,
     });
+    const token = await backend.createToken({ policies: [fixture.policy] });
     const plaintext = randomBytes(32);
     const child = fileURLToPath(new URL('./debug-child.js', import.meta.url));
     const { stdout, stderr } = await run(process.execPath, [child], {
@@ -42,11 +43,20 @@ describe('vault provider under DEBUG=*', () => {
         TROUSSEAU_TEST_VAULT_APPROLE_MOUNT: mount,
         TROUSSEAU_TEST_VAULT_ROLE_ID: roleId,
         TROUSSEAU_TEST_VAULT_SECRET_ID: secretId,
+        TROUSSEAU_TEST_VAULT_TOKEN: token,
         TROUSSEAU_TEST_PLAINTEXT_HEX: plaintext.toString('hex'),
       },
     });
-    // The child did log in and encrypt: the secrets were on the wire.
-    assert.match(stdout, new RegExp(`^encrypted under vault:${backend.transitMount}/${fixture.keyName}:v1:`));
+    // The child did log in, encrypt and decrypt with both: the secrets were on the wire.
+    const keyId = `vault:${backend.transitMount}/${fixture.keyName}:v1:`;
+    assert.match(stdout, new RegExp(`^approle: encrypted under ${keyId}`, 'm'));
+    assert.match(stdout, new RegExp(`^token: encrypted under ${keyId}`, 'm'));
+    assert.ok(!stderr.includes(token), 'the static Vault token reached stderr');
+    // The token AppRole issued is unknown here: no request header may reach stderr at all.
+    assert.ok(
+      !/x-vault-token/i.test(stderr),
+      `a Vault token header reached stderr:\n${stderr.slice(0, 2_000)}`,
+    );
     assert.ok(
       !stderr.includes(plaintext.toString('base64')),
       `plaintext on stderr:\n${stderr.slice(0, 2_000)}`,

@@ -1,0 +1,231 @@
+// node-vault's transport, replacing its default (axios, whose follow-redirects prints every request's
+// options, the X-Vault-Token header included, to stderr under DEBUG=*). It plugs into node-vault's
+// documented `request-promise` hook and speaks node:http / node:https directly: our keep-alive agents,
+// JSON in and out, a per-call timeout, an AbortSignal that tears the request down, and 307/308 redirects
+// followed only where the token may safely go. Nothing here logs, and no error it makes holds a header,
+// a body or a token.
+import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
+
+/** What node-vault hands its transport for one request (`request-promise` options). */
+export interface TransportRequest {
+  readonly method: string;
+  readonly uri: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The request body (node-vault sets it for writes); anything else than an object sends no body. */
+  readonly json?: unknown;
+  /** Milliseconds the whole call (redirects included) may take. */
+  readonly timeout?: number;
+  /** Aborting it destroys the request in flight. */
+  readonly signal?: AbortSignal;
+}
+
+/** What node-vault's `handleVaultResponse` reads. */
+export interface TransportResponse {
+  readonly statusCode: number;
+  /** The decoded JSON body; undefined when empty (204) or, on an error status, not JSON. */
+  readonly body: unknown;
+  readonly request: { readonly path: string };
+}
+
+export type TransportFunction = (options: TransportRequest) => Promise<TransportResponse>;
+
+/** node-vault's `config['request-promise']`: `.defaults(rpDefaults)` gives the request function. */
+export interface RequestPromiseHook {
+  defaults(rpDefaults: Record<string, unknown>): TransportFunction;
+}
+
+/**
+ * A request that did not get an answer. `code` is a node network or TLS code (`ECONNREFUSED`,
+ * `ECONNRESET`, `CERT_HAS_EXPIRED`, ...), `ETIMEDOUT` for the call's timeout, `ABORT_ERR` for the
+ * caller's signal, or one of this module's `ERR_VAULT_*` codes. The message names no header or body.
+ */
+export class VaultTransportError extends Error {
+  override readonly name = 'VaultTransportError';
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A redirect the transport refused to follow (or too many of them). */
+export const REDIRECT_REFUSED = 'ERR_VAULT_REDIRECT_REFUSED';
+/** A 2xx answer whose body is not JSON, or an answer larger than {@link MAX_BODY_BYTES}. */
+export const BAD_RESPONSE = 'ERR_VAULT_BAD_RESPONSE';
+
+/** Redirects followed at most per call (a standby pointing at the active node needs one). */
+export const MAX_REDIRECTS = 2;
+/** Transit batches are large but bounded; an answer past this is not Vault's. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface TransportAgents {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+}
+
+/** `scheme://host` of a URL, for messages: never its path or query. */
+function originOf(url: URL): string {
+  return `${url.protocol}//${url.host}`;
+}
+
+/** Why a redirect from `from` to `to` must not be followed (the token header goes along), if it must not. */
+function redirectRefusal(from: URL, to: URL): string | undefined {
+  if (to.protocol !== 'http:' && to.protocol !== 'https:') return `to a ${to.protocol} URL`;
+  if (from.protocol === 'https:' && to.protocol === 'http:') return 'from https to http';
+  if (to.hostname !== from.hostname && to.protocol !== 'https:') return 'to another host over plain http';
+  return undefined;
+}
+
+function networkCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== '' ? code : 'ECONNRESET';
+}
+
+function decodeBody(statusCode: number, raw: Buffer): { readonly body: unknown } | VaultTransportError {
+  if (raw.length === 0) return { body: undefined };
+  try {
+    return { body: JSON.parse(raw.toString('utf8')) as unknown };
+  } catch {
+    // An error status keeps its meaning (a proxy's HTML 502 is still a 502); a 2xx must be JSON.
+    if (statusCode < 200 || statusCode >= 300) return { body: undefined };
+    return new VaultTransportError(BAD_RESPONSE, `Vault answered ${statusCode} with a body that is not JSON`);
+  }
+}
+
+interface Hop {
+  readonly statusCode: number;
+  readonly location: string | undefined;
+  readonly raw: Buffer;
+}
+
+/**
+ * One HTTP exchange. Settles once: with the answer, or with a {@link VaultTransportError} when the
+ * network fails, `timer` fires (ETIMEDOUT) or the signal aborts (ABORT_ERR); both of the latter
+ * destroy the request, so its socket is closed rather than returned to the keep-alive pool.
+ */
+function exchange(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  payload: Buffer | undefined,
+  agents: TransportAgents,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<Hop> {
+  return new Promise<Hop>((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
+      return;
+    }
+    const https = url.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    let settled = false;
+    // Fires only later (never synchronously), when `fail` and `req` exist.
+    const timer = setTimeout(
+      () => fail(new VaultTransportError('ETIMEDOUT', 'Vault did not answer in time')),
+      Math.max(1, deadline - Date.now()),
+    );
+    const finish = (outcome: Hop | VaultTransportError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (outcome instanceof VaultTransportError) reject(outcome);
+      else resolve(outcome);
+    };
+    const fail = (error: VaultTransportError): void => {
+      finish(error);
+      req.destroy();
+    };
+    const req = send(url, {
+      method,
+      headers: payload === undefined ? headers : { ...headers, 'Content-Length': String(payload.length) },
+      agent: https ? agents.https : agents.http,
+    });
+    const onAbort = (): void => fail(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('error', (error: Error) => {
+      const code = networkCode(error);
+      finish(new VaultTransportError(code, `request to Vault failed (${code})`));
+    });
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_BODY_BYTES) {
+          fail(new VaultTransportError(BAD_RESPONSE, `Vault's answer exceeds ${MAX_BODY_BYTES} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('error', (error: Error) => {
+        const code = networkCode(error);
+        finish(new VaultTransportError(code, `request to Vault failed (${code})`));
+      });
+      res.on('end', () => {
+        const location = res.headers.location;
+        finish({ statusCode: res.statusCode ?? 0, location, raw: Buffer.concat(chunks, size) });
+      });
+      res.on('close', () => {
+        if (!res.complete) {
+          finish(new VaultTransportError('ECONNRESET', 'request to Vault failed (ECONNRESET)'));
+        }
+      });
+    });
+    req.end(payload);
+  });
+}
+
+/** Sends one node-vault request, following at most {@link MAX_REDIRECTS} safe 307/308 redirects. */
+async function send(agents: TransportAgents, options: TransportRequest): Promise<TransportResponse> {
+  const timeoutMs = options.timeout !== undefined && options.timeout > 0 ? options.timeout : 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const headers: Record<string, string> = { ...options.headers, Accept: 'application/json' };
+  let payload: Buffer | undefined;
+  if (typeof options.json === 'object' && options.json !== null) {
+    payload = Buffer.from(JSON.stringify(options.json), 'utf8');
+    headers['Content-Type'] ??= 'application/json';
+  }
+  const first = new URL(options.uri);
+  let url = first;
+  for (let redirects = 0; ; redirects++) {
+    const hop = await exchange(url, options.method, headers, payload, agents, deadline, options.signal);
+    if ((hop.statusCode === 307 || hop.statusCode === 308) && hop.location !== undefined) {
+      let target: URL;
+      try {
+        target = new URL(hop.location, url);
+      } catch {
+        throw new VaultTransportError(
+          REDIRECT_REFUSED,
+          `Vault answered ${hop.statusCode} with a bad Location`,
+        );
+      }
+      const refusal =
+        redirects >= MAX_REDIRECTS ? `more than ${MAX_REDIRECTS} times` : redirectRefusal(url, target);
+      if (refusal !== undefined) {
+        throw new VaultTransportError(
+          REDIRECT_REFUSED,
+          `Vault at ${originOf(url)} redirected to ${originOf(target)}: not followed (${refusal})`,
+        );
+      }
+      url = target;
+      continue;
+    }
+    const decoded = decodeBody(hop.statusCode, hop.raw);
+    if (decoded instanceof VaultTransportError) throw decoded;
+    // node-vault tells `sys/health` (whose 429/473/501/503 are answers, not errors) by this path.
+    return { statusCode: hop.statusCode, body: decoded.body, request: { path: first.pathname } };
+  }
+}
+
+/**
+ * The `request-promise` hook for node-vault. node-vault's `rpDefaults` (`json`, `strictSSL`, ...) are
+ * ignored: bodies are always JSON, and the TLS settings live in the HTTPS agent.
+ */
+export function vaultTransport(agents: TransportAgents): RequestPromiseHook {
+  return {
+    defaults: () => (options) => send(agents, options),
+  };
+}
