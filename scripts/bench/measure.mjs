@@ -1,8 +1,18 @@
 // The measuring loop every load script shares: a warm-up, then `concurrency` workers calling `call`
 // back to back for `seconds`; returns ops/s and latency percentiles in milliseconds.
+async function runWorkers(call, concurrency, milliseconds) {
+  const until = performance.now() + milliseconds;
+  let i = 0;
+  const worker = async () => {
+    while (performance.now() < until) await call(i++).catch(() => undefined);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
 export async function measure({ op, call, concurrency, seconds }) {
-  // Warm-up: connections, JIT, keep-alive pools.
-  await Promise.all(Array.from({ length: concurrency * 4 }, (_, i) => call(i)));
+  // Warm-up at the same concurrency for a second: connections, keep-alive pools, and the JIT of every
+  // process on the path (the first rows of a run would otherwise measure cold code).
+  await runWorkers(call, concurrency, 1_000);
   const latencies = [];
   let errors = 0;
   let count = 0;
