@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { startVaultEmulator, type VaultEmulator } from '../../src/vault/index.js';
+import { fixturesDir } from '../fixtures.js';
 
 // dist/test/vault -> repository root -> its sibling `shared/` (CI clones the repo with shared/ beside it).
-const FIXTURES = new URL('../../../../../../shared/fixtures/vault-1.4.3/', import.meta.url);
+const FIXTURES = pathToFileURL(fixturesDir('vault-1.4.3'));
 
 interface Exchange {
   method: string;
