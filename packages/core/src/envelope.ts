@@ -18,8 +18,8 @@ import { TrousseauError } from './errors.js';
  */
 export const ENVELOPE_MAGIC = Buffer.from('TRS', 'ascii');
 export const ENVELOPE_VERSION = 1;
-export const KEY_ID_DIGEST_BYTES = 8;
-export const MAX_KEY_REF_BYTES = 255;
+const KEY_ID_DIGEST_BYTES = 8;
+const MAX_KEY_REF_BYTES = 255;
 export const INSTANCE_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export interface Envelope {

@@ -4,10 +4,10 @@ import type { Logger } from './logger.js';
 import type { RequestContext } from './provider.js';
 
 /** Reasons a request signal aborts with, so the error can say which happened. */
-export class DeadlineExceeded extends Error {
+class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
 }
-export class RequestCancelled extends Error {
+class RequestCancelled extends Error {
   override readonly name = 'RequestCancelled';
 }
 

@@ -24,7 +24,7 @@ const azureJsonSchema = z.looseObject({
   aadFederatedTokenFile: z.string().optional(),
 });
 
-export interface CredentialBuild {
+interface CredentialBuild {
   readonly credential: TokenCredential;
   /** A short description for status and logs: the kind and client id, never a secret. */
   readonly description: string;

@@ -71,12 +71,11 @@ const servicePrincipalSchema = z
     }
   });
 
-export const credentialSchema = z.discriminatedUnion('type', [
+const credentialSchema = z.discriminatedUnion('type', [
   workloadIdentitySchema,
   managedIdentitySchema,
   servicePrincipalSchema,
 ]);
-export type CredentialOptions = z.infer<typeof credentialSchema>;
 
 export const azureOptionsSchema = z.strictObject({
   /** `https://<vault>.vault.azure.net` or a Managed HSM `https://<hsm>.managedhsm.azure.net`. */

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 
 /** AES-256 keys are 32 bytes. */
-export const KEY_BYTES = 32;
+const KEY_BYTES = 32;
 
 const keyEntrySchema = z.strictObject({
   /** Stable name of the key; stored in every envelope it makes, so never reuse one for other material. */
@@ -17,7 +17,7 @@ const keyEntrySchema = z.strictObject({
 });
 
 /** The key-ring file: several keys, one of them current. Older keys stay to decrypt older ciphertexts. */
-export const keyRingSchema = z
+const keyRingSchema = z
   .strictObject({
     version: z.literal(1),
     current: z.string(),
@@ -43,7 +43,7 @@ export const keyRingSchema = z
     }
   });
 
-export type KeyRingFile = z.infer<typeof keyRingSchema>;
+type KeyRingFile = z.infer<typeof keyRingSchema>;
 
 /** A loaded key ring: key material by id, and the current id. */
 export interface KeyRing {
@@ -51,7 +51,7 @@ export interface KeyRing {
   readonly keys: ReadonlyMap<string, Buffer>;
 }
 
-export function parseKeyRing(text: string, file: string): KeyRing {
+function parseKeyRing(text: string, file: string): KeyRing {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -22,7 +22,7 @@ export interface PendingItem<T> {
   reject(error: unknown): void;
 }
 
-export interface CoalescerOptions<T> {
+interface CoalescerOptions<T> {
   /** When false, every call is its own request. */
   readonly enabled: boolean;
   readonly maxBatchSize: number;

@@ -8,7 +8,7 @@ const MAX_BACKOFF_MS = 500;
 /** An attempt with less time than this left is not worth starting. */
 const MIN_ATTEMPT_MS = 5;
 
-export interface RetryOptions<T> {
+interface RetryOptions<T> {
   /** Epoch ms by which the answer is needed (finite). */
   readonly deadline: number;
   /** Upper bound of one attempt. */

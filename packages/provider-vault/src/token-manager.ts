@@ -49,7 +49,7 @@ function authOf(body: unknown, what: string): AuthAnswer {
   return { token, ttlSeconds: ttl, renewable: auth?.renewable === true };
 }
 
-export interface TokenManagerOptions {
+interface TokenManagerOptions {
   readonly http: VaultHttp;
   readonly auth: VaultAuthOptions;
   readonly context: ProviderContext;

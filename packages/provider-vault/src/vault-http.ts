@@ -18,7 +18,7 @@ import {
  * How a request to Vault failed, without anything secret: no token, no body, no request config.
  * `aborted`: the caller's signal ended the request (it went away or its deadline passed).
  */
-export type VaultFailureKind = 'http' | 'network' | 'timeout' | 'aborted' | 'tls' | 'protocol';
+type VaultFailureKind = 'http' | 'network' | 'timeout' | 'aborted' | 'tls' | 'protocol';
 
 /**
  * A failed request to Vault. Holds the status and Vault's error strings only; the response body (which
@@ -69,14 +69,14 @@ interface NodeVaultClient {
   write(path: string, data: unknown, requestOptions?: Record<string, unknown>): Promise<unknown>;
 }
 
-export interface VaultHttpOptions {
+interface VaultHttpOptions {
   readonly address: string;
   readonly namespace: string | undefined;
   readonly tls: VaultTlsOptions | undefined;
   readonly configDir: string;
 }
 
-export interface VaultCallOptions {
+interface VaultCallOptions {
   /** The Vault token to send; none for login and health. */
   readonly token?: string;
   /** Milliseconds the request may take (redirects included) before it is destroyed. */

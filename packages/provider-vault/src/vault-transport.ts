@@ -8,7 +8,7 @@ import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage }
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
 /** What node-vault hands its transport for one request (`request-promise` options). */
-export interface TransportRequest {
+interface TransportRequest {
   readonly method: string;
   readonly uri: string;
   readonly headers?: Readonly<Record<string, string>>;
@@ -21,17 +21,17 @@ export interface TransportRequest {
 }
 
 /** What node-vault's `handleVaultResponse` reads. */
-export interface TransportResponse {
+interface TransportResponse {
   readonly statusCode: number;
   /** The decoded JSON body; undefined when empty (204) or, on an error status, not JSON. */
   readonly body: unknown;
   readonly request: { readonly path: string };
 }
 
-export type TransportFunction = (options: TransportRequest) => Promise<TransportResponse>;
+type TransportFunction = (options: TransportRequest) => Promise<TransportResponse>;
 
 /** node-vault's `config['request-promise']`: `.defaults(rpDefaults)` gives the request function. */
-export interface RequestPromiseHook {
+interface RequestPromiseHook {
   defaults(rpDefaults: Record<string, unknown>): TransportFunction;
 }
 
@@ -55,7 +55,7 @@ export const REDIRECT_REFUSED = 'ERR_VAULT_REDIRECT_REFUSED';
 export const BAD_RESPONSE = 'ERR_VAULT_BAD_RESPONSE';
 
 /** Redirects followed at most per call (a standby pointing at the active node needs one). */
-export const MAX_REDIRECTS = 2;
+const MAX_REDIRECTS = 2;
 /** Transit batches are large but bounded; an answer past this is not Vault's. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 

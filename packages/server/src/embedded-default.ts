@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { parseConfig, type LoadedConfig } from '@trousseau/core';
 
 /** Where the embedded default keeps its development files, relative to the working directory. */
-export const DEV_STATE_DIR = '.trousseau';
+const DEV_STATE_DIR = '.trousseau';
 
 /**
  * The config used when no --config is given: the local provider with a development key ring under

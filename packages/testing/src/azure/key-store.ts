@@ -15,7 +15,7 @@ export type RsaKeySize = 2048 | 3072 | 4096;
 export const RSA_KEY_SIZES: readonly RsaKeySize[] = [2048, 3072, 4096];
 
 /** What a key created with only `{"kty":"RSA"}` may do (as the recordings show). */
-export const DEFAULT_RSA_KEY_OPS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'] as const;
+const DEFAULT_RSA_KEY_OPS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'] as const;
 
 /** The key-wrapping algorithms the emulator implements (the RSA-OAEP family Key Vault offers). */
 export type WrapAlgorithm = 'RSA-OAEP' | 'RSA-OAEP-256';
@@ -49,7 +49,7 @@ export interface DeletedKey {
 export const RECOVERABLE_DAYS = 7;
 export const RECOVERY_LEVEL = 'CustomizedRecoverable+Purgeable';
 
-export function newVersionId(): string {
+function newVersionId(): string {
   return randomBytes(16).toString('hex');
 }
 

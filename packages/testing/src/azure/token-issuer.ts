@@ -2,7 +2,7 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { KEY_VAULT_RESOURCE } from './wire.js';
 
 /** Why a presented token is refused. */
-export type TokenCheck = { ok: true } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
+type TokenCheck = { ok: true } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
 
 /**
  * The emulator's stand-in for Microsoft Entra ID: issues JWT-shaped access tokens for the Key Vault

@@ -15,7 +15,7 @@ export function challengeHeader(tenantId: string): string {
 /** The 401 body for a request without a token (service 1.9+ prefixes `AKV10000: `). */
 export const MISSING_TOKEN_MESSAGE = 'AKV10000: Request is missing a Bearer or PoP token.';
 
-export interface KeyVaultErrorBody {
+interface KeyVaultErrorBody {
   error: { code: string; message: string; innererror?: { code: string } };
 }
 
@@ -34,7 +34,7 @@ export function kidOf(vaultUrl: string, entry: KeyVersion): string {
 }
 
 /** The attributes block, fields in the service's order: enabled, nbf, exp, created, updated, recovery. */
-export function attributesOf(entry: KeyVersion): Record<string, unknown> {
+function attributesOf(entry: KeyVersion): Record<string, unknown> {
   return {
     enabled: entry.enabled,
     ...(entry.nbf === undefined ? {} : { nbf: entry.nbf }),

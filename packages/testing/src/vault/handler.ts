@@ -14,14 +14,14 @@ import {
 import type { TokenEntry } from './tokens.js';
 import { decodeContext, TransitKey, TransitUserError } from './transit.js';
 
-export interface VaultBehaviour {
+interface VaultBehaviour {
   readonly batchPartialFailureStatus: 200 | 400;
   readonly returnKeyVersion: boolean;
   readonly rotateStatus: 204 | 200;
   readonly kubernetesLoginFailureStatus: 500 | 403;
 }
 
-export interface VaultRequest {
+interface VaultRequest {
   readonly method: string;
   /** URL path, e.g. `/v1/transit/encrypt/k8s`. */
   readonly path: string;

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { formatGoDuration } from './duration.js';
 
 /** Vault's system max lease TTL (768h) applies when nothing smaller is set. */
-export const SYSTEM_MAX_TTL_SECONDS = 768 * 3600;
+const SYSTEM_MAX_TTL_SECONDS = 768 * 3600;
 
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -46,7 +46,7 @@ export interface TokenEntry {
   readonly fromLogin: boolean;
 }
 
-export interface NewToken {
+interface NewToken {
   namespace: string;
   policies: string[];
   ttlSeconds?: number;
@@ -63,7 +63,7 @@ export interface NewToken {
   noDefaultPolicy?: boolean;
 }
 
-export type RenewResult =
+type RenewResult =
   { ok: true; ttlSeconds: number; warnings: string[] } | { ok: false; status: number; message: string };
 
 export class TokenStore {

@@ -11,7 +11,7 @@ export class TransitUserError extends Error {
   }
 }
 
-export const ERR_TOO_OLD = 'ciphertext or signature version is disallowed by policy (too old)';
+const ERR_TOO_OLD = 'ciphertext or signature version is disallowed by policy (too old)';
 const PREFIX = 'vault:v';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
