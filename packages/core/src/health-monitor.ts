@@ -110,46 +110,53 @@ export class HealthMonitor {
       now: () => this.#clock.now(),
     });
     let next: ProviderHealth;
+    /** A key id the provider vouched for in a healthy answer: the only kind that may move the key id. */
+    let observed: string | undefined;
     try {
       const status = await raceAbort(provider.status(scope.context), scope.context.signal, 'health check');
-      next = status.healthy
-        ? { name, state: 'healthy', keyId: status.keyId, keyUnusable: false, checkedAt: this.#clock.now() }
-        : {
-            name,
-            state: 'unhealthy',
-            reason: status.reason,
-            keyId: status.keyId ?? this.#health.get(name)?.keyId,
-            keyUnusable: status.keyUnusable === true,
-            checkedAt: this.#clock.now(),
-          };
+      if (status.healthy && !isValidKeyId(status.keyId)) {
+        next = this.#unhealthy(
+          name,
+          'the provider reported a key id that is empty or over 1024 bytes',
+          false,
+        );
+      } else if (status.healthy) {
+        observed = status.keyId;
+        next = {
+          name,
+          state: 'healthy',
+          keyId: status.keyId,
+          keyUnusable: false,
+          checkedAt: this.#clock.now(),
+        };
+      } else {
+        next = this.#unhealthy(name, status.reason, status.keyUnusable === true, status.keyId);
+      }
     } catch (error) {
       const reason = isTrousseauError(error) || error instanceof Error ? error.message : String(error);
-      next = {
-        name,
-        state: 'unhealthy',
-        reason: `status check failed: ${reason}`,
-        keyId: this.#health.get(name)?.keyId,
-        keyUnusable: false,
-        checkedAt: this.#clock.now(),
-      };
+      next = this.#unhealthy(name, `status check failed: ${reason}`, false);
     } finally {
       scope.dispose();
     }
     const previous = this.#health.get(name);
-    if (next.keyId !== undefined && !isValidKeyId(next.keyId)) {
-      next = {
-        ...next,
-        state: 'unhealthy',
-        reason: 'the provider reported a key id that is empty or over 1024 bytes',
-        keyId: previous?.keyId,
-      };
-    }
-    if (this.#isNewest(name, ticket)) {
-      if (next.keyId !== undefined) this.#keyIdTicket.set(name, ticket);
-    } else {
-      next = { ...next, keyId: previous?.keyId };
+    if (observed !== undefined && this.#isNewest(name, ticket)) {
+      this.#keyIdTicket.set(name, ticket);
+    } else if (previous?.keyId !== undefined) {
+      // An unhealthy or older answer never moves the key id: keep the one shown.
+      next = { ...next, keyId: previous.keyId };
     }
     this.#record(previous, next);
+  }
+
+  /**
+   * An unhealthy answer. Its key id is the one already shown; a key id the provider offers with it is
+   * used only while none is known yet (it never replaces one, so it cannot bring an old key id back).
+   */
+  #unhealthy(name: string, reason: string, keyUnusable: boolean, offeredKeyId?: string): ProviderHealth {
+    const shown = this.#health.get(name)?.keyId;
+    const keyId =
+      shown ?? (offeredKeyId !== undefined && isValidKeyId(offeredKeyId) ? offeredKeyId : undefined);
+    return { name, state: 'unhealthy', reason, keyId, keyUnusable, checkedAt: this.#clock.now() };
   }
 
   #record(previous: ProviderHealth | undefined, next: ProviderHealth): void {

@@ -18,6 +18,9 @@ class SwitchableProvider implements KeyProvider {
   keyId = 'key-A';
   statusKeyId: string | undefined;
   hold: Promise<void> | undefined;
+  /** When set, status waits for it, then answers unhealthy with the key id it read when it began. */
+  failingStatusHold: Promise<void> | undefined;
+  statusThrows = false;
   closed = false;
 
   async encrypt(plaintext: Uint8Array): Promise<EncryptResult> {
@@ -31,7 +34,13 @@ class SwitchableProvider implements KeyProvider {
   }
 
   async status(): Promise<ProviderStatus> {
-    return { healthy: true, keyId: this.statusKeyId ?? this.keyId };
+    if (this.statusThrows) throw new Error('backend unreachable');
+    const keyId = this.statusKeyId ?? this.keyId;
+    if (this.failingStatusHold !== undefined) {
+      await this.failingStatusHold;
+      return { healthy: false, reason: 'probe failed', keyId };
+    }
+    return { healthy: true, keyId };
   }
 
   async close(): Promise<void> {
@@ -82,6 +91,44 @@ describe('broker key id tracking', () => {
     provider.statusKeyId = 'key-A';
     const result = await broker.encrypt(randomBytes(32), request());
     assert.equal(result.keyId, 'key-B');
+    assert.equal(broker.status().keyId, 'key-B', 'Status agrees with what Encrypt returned');
+    await broker.close();
+  });
+
+  it('keeps a newer key id from an encrypt when a check that began later fails with the old one', async () => {
+    const provider = new SwitchableProvider();
+    const broker = brokerOver(new Map([['p', provider]]));
+    await broker.start();
+    let releaseEncrypt: () => void = () => undefined;
+    let releaseStatus: () => void = () => undefined;
+    provider.keyId = 'key-B'; // rotated: the encrypt below reads key-B ...
+    provider.statusKeyId = 'key-A'; // ... while the check still reads key-A
+    provider.hold = new Promise((resolve) => (releaseEncrypt = resolve));
+    const encrypt = broker.encrypt(randomBytes(32), request());
+    provider.failingStatusHold = new Promise((resolve) => (releaseStatus = resolve));
+    const check = broker.refreshHealth(); // begins after the encrypt
+    releaseEncrypt();
+    assert.equal((await encrypt).keyId, 'key-B');
+    assert.equal(broker.status().keyId, 'key-B');
+    releaseStatus();
+    await check; // fails, offering key-A
+    assert.equal(broker.status().healthy, false);
+    assert.equal(broker.status().keyId, 'key-B', 'an unhealthy answer must not bring key-A back');
+    await broker.close();
+  });
+
+  it('takes a newer key id from an encrypt even after a later check failed outright', async () => {
+    const provider = new SwitchableProvider();
+    const broker = brokerOver(new Map([['p', provider]]));
+    await broker.start();
+    let release: () => void = () => undefined;
+    provider.keyId = 'key-B';
+    provider.hold = new Promise((resolve) => (release = resolve));
+    const encrypt = broker.encrypt(randomBytes(32), request()); // reads key-B, then waits
+    provider.statusThrows = true;
+    await broker.refreshHealth(); // begins later, learns nothing
+    release();
+    assert.equal((await encrypt).keyId, 'key-B');
     assert.equal(broker.status().keyId, 'key-B', 'Status agrees with what Encrypt returned');
     await broker.close();
   });

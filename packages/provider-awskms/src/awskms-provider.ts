@@ -354,6 +354,11 @@ export class AwsKmsProvider implements KeyProvider {
         keyUnusable: true,
       };
     }
+    if (this.#snapshot !== undefined && this.#snapshot.checkedAt > now) {
+      // Two DescribeKeys overlapped and one that began later has already answered: it is the newer
+      // word on the key, so this older answer must not replace it (that could flip the key id back).
+      return { healthy: true, keyId: this.#snapshot.keyId };
+    }
     if (this.#snapshot !== undefined && this.#snapshot.arn !== arn) {
       this.#context.logger.info(
         { provider: this.#context.instanceName, from: this.#snapshot.arn, to: arn },

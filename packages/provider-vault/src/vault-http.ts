@@ -135,6 +135,11 @@ export function toVaultRequestError(error: unknown): VaultRequestError {
   if (code === 'ABORT_ERR') {
     return new VaultRequestError('aborted', 'request to Vault abandoned by its caller', { errorCode: code });
   }
+  if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') {
+    // The request could not be built: a token or header with a character HTTP forbids (a line break
+    // inside a token file, say). A configuration problem, reported without the value.
+    return new VaultRequestError('protocol', error.message, { errorCode: code });
+  }
   if (code === REDIRECT_REFUSED || code === BAD_RESPONSE) {
     return new VaultRequestError('protocol', error.message, { errorCode: code });
   }

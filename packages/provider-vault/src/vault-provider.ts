@@ -530,7 +530,9 @@ export class VaultKeyProvider implements KeyProvider {
  * A signal that aborts once every one of `signals` has: a (batched) request serves several callers and is
  * torn down only when none of them waits any more.
  */
-function untilAllAborted(signals: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+function untilAllAborted(all: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  // One listener per distinct signal: addEventListener ignores a second registration of the same one.
+  const signals = [...new Set(all)];
   const [only] = signals;
   if (signals.length === 1 && only !== undefined) return { signal: only, dispose: () => undefined };
   const controller = new AbortController();

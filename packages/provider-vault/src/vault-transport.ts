@@ -4,7 +4,12 @@
 // JSON in and out, a per-call timeout, an AbortSignal that tears the request down, and 307/308 redirects
 // followed only where the token may safely go. Nothing here logs, and no error it makes holds a header,
 // a body or a token.
-import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
+import {
+  request as httpRequest,
+  type Agent as HttpAgent,
+  type ClientRequest,
+  type IncomingMessage,
+} from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
 /** What node-vault hands its transport for one request (`request-promise` options). */
@@ -120,12 +125,27 @@ function exchange(
     }
     const https = url.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
+    let req: ClientRequest;
+    try {
+      req = send(url, {
+        method,
+        headers: payload === undefined ? headers : { ...headers, 'Content-Length': String(payload.length) },
+        agent: https ? agents.https : agents.http,
+      });
+    } catch (error) {
+      // Node refuses to build the request (a header with a newline or a non-Latin-1 character, such
+      // as a token file with a line break inside): no value is named, only the code.
+      const code = networkCode(error as Error);
+      reject(
+        new VaultTransportError(
+          code,
+          `request to Vault could not be built (${code}); check the token and headers`,
+        ),
+      );
+      return;
+    }
     let settled = false;
-    // Fires only later (never synchronously), when `fail` and `req` exist.
-    const timer = setTimeout(
-      () => fail(new VaultTransportError('ETIMEDOUT', 'Vault did not answer in time')),
-      Math.max(1, deadline - Date.now()),
-    );
+    let timer: NodeJS.Timeout | undefined;
     const finish = (outcome: Hop | VaultTransportError): void => {
       if (settled) return;
       settled = true;
@@ -138,13 +158,12 @@ function exchange(
       finish(error);
       req.destroy();
     };
-    const req = send(url, {
-      method,
-      headers: payload === undefined ? headers : { ...headers, 'Content-Length': String(payload.length) },
-      agent: https ? agents.https : agents.http,
-    });
     const onAbort = (): void => fail(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
+    timer = setTimeout(
+      () => fail(new VaultTransportError('ETIMEDOUT', 'Vault did not answer in time')),
+      Math.max(1, deadline - Date.now()),
+    );
     req.on('error', (error: Error) => {
       const code = networkCode(error);
       finish(new VaultTransportError(code, `request to Vault failed (${code})`));

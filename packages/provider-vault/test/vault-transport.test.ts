@@ -273,6 +273,21 @@ describe(
         await close(server);
       });
 
+      it('refuses a token Node cannot put in a header without crashing later, naming no value', async () => {
+        // A token file with a line break inside: http.request throws synchronously. Before the fix the
+        // deadline timer fired afterwards on a request that did not exist and killed the process.
+        await assert.rejects(
+          http.write('x/empty', { a: 1 }, { token: 's.abc\ndef', timeoutMs: 150 }),
+          (error: Error) => {
+            assert.match(error.message, /could not be built/);
+            assert.doesNotMatch(error.message, /abc|def/);
+            return true;
+          },
+        );
+        await new Promise((resolve) => setTimeout(resolve, 300)); // past the deadline: no stray timer fires
+        assert.equal(await http.write('x/empty', { a: 1 }, { token: 's.test', timeoutMs: 1_000 }), undefined);
+      });
+
       it('decodes an empty 204 as no body, and never puts a non-JSON body in an error', async () => {
         assert.equal(await http.write('x/empty', { a: 1 }, { token: 's.test', timeoutMs: 1_000 }), undefined);
         await assert.rejects(http.read('x/html-200', { timeoutMs: 1_000 }), (error: Error) => {

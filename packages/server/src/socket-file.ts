@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, chmod, chown, lstat, unlink } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { TrousseauError, type Logger } from '@trousseau/core';
@@ -15,6 +15,8 @@ export function temporarySocketPath(path: string): string {
   return join(dirname(path), `.trousseau-${randomBytes(6).toString('hex')}.sock`);
 }
 
+const TEMPORARY_NAME = /^\.trousseau-[0-9a-f]{12}\.sock$/;
+
 /**
  * Whether a process serves the socket: only a refused connection proves nobody does. Any other failure
  * (no permission, a full accept queue) is treated as live, so a start never deletes a serving socket.
@@ -26,8 +28,9 @@ function probe(path: string): Promise<'live' | 'stale'> {
       socket.destroy();
       resolve('live');
     });
+    // ECONNREFUSED: a socket file nobody serves; ENOENT: it vanished meanwhile. Both are free to take.
     socket.once('error', (error: NodeJS.ErrnoException) =>
-      resolve(error.code === 'ECONNREFUSED' ? 'stale' : 'live'),
+      resolve(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? 'stale' : 'live'),
     );
   });
 }
@@ -47,6 +50,7 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
     }
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+  await removeLeftoverTemporaries(dirname(path));
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();
@@ -67,7 +71,34 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
     );
   }
   logger.warn({ socket: path }, 'replacing a stale socket left by a process that is gone');
-  await unlink(path);
+  await rm(path, { force: true });
+}
+
+/**
+ * Puts the bound socket `temporary` at `path` with a hard link, which fails when `path` exists: another
+ * instance that bound it since the stale check keeps its socket, and this start fails clearly.
+ */
+export async function claimSocketPath(temporary: string, path: string): Promise<void> {
+  try {
+    await link(temporary, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_SOCKET_IN_USE',
+        `another process bound ${path} while this one was starting; stop one of them`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Removes temporary socket names left by an instance that died between bind and link, if nobody serves them. */
+async function removeLeftoverTemporaries(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter((candidate) => TEMPORARY_NAME.test(candidate))) {
+    const path = join(dir, name);
+    if ((await probe(path)) === 'stale') await rm(path, { force: true });
+  }
 }
 
 /** Applies the configured mode and owner to a freshly bound socket. */

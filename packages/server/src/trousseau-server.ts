@@ -8,12 +8,13 @@ import {
   type Logger,
 } from '@trousseau/core';
 import { createBroker, createTrousseauContainer } from '@trousseau/core/wiring';
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { BUILTIN_PROVIDERS } from './builtin-providers.js';
 import { HealthServer } from './health-server.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 import {
+  claimSocketPath,
   prepareSocketPath,
   removeSocket,
   secureSocket,
@@ -109,17 +110,19 @@ export class TrousseauServer {
     const { socket } = this.#loaded.config;
     await this.broker.start();
     await prepareSocketPath(socket.path, this.#logger);
-    // Bind under a temporary name, set mode and owner, then rename into place: the socket is never
-    // reachable with looser permissions, and the name libuv unlinks when the server closes is the
-    // temporary one, so a stop cannot remove a socket another process has since bound at the path.
+    // Bind under a temporary name, set mode and owner, then link it into place: the socket is never
+    // reachable with looser permissions; the link fails if another instance took the path meanwhile
+    // (a rename would silently replace its socket); and the name libuv unlinks when the server closes
+    // is the temporary one, so a stop cannot remove a socket another process has since bound there.
     const temporary = temporarySocketPath(socket.path);
     await this.#grpc.listen(temporary);
     try {
       await secureSocket(temporary, socket);
-      await rename(temporary, socket.path);
-    } catch (error) {
+      await claimSocketPath(temporary, socket.path);
+    } finally {
+      // After a successful claim the socket lives on under its real name; this removes only the
+      // temporary one (which libuv would otherwise unlink at close).
       await rm(temporary, { force: true });
-      throw error;
     }
     this.#socketIdentity = await socketIdentity(socket.path);
     const { listen } = this.#loaded.config.health;

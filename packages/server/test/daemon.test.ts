@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -104,6 +104,30 @@ describe('trousseau serve', () => {
       const client = new KmsClient(stale);
       assert.equal((await client.status()).healthz, 'ok');
       client.close();
+    } finally {
+      await serve.stop();
+      await removeDir(dir);
+    }
+  });
+
+  it('removes temporary socket names a dead instance left between bind and link', async () => {
+    const dir = await scratchDir();
+    const file = await localConfig(dir);
+    const leftover = join(dir, '.trousseau-0123456789ab.sock');
+    const killed = spawnSync(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(leftover)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    assert.equal(killed.signal, 'SIGKILL');
+    const serve = startServe(['--config', file]);
+    try {
+      await serve.waitFor('trousseau is serving');
+      await assert.rejects(stat(leftover), /ENOENT/);
+      assert.deepEqual(
+        (await readdir(dir)).filter((name) => name.startsWith('.trousseau-')),
+        [],
+        'no temporary name is left once serving',
+      );
     } finally {
       await serve.stop();
       await removeDir(dir);
