@@ -135,7 +135,7 @@ function exchange(
     } catch (error) {
       // Node refuses to build the request (a header with a newline or a non-Latin-1 character, such
       // as a token file with a line break inside): no value is named, only the code.
-      const code = networkCode(error as Error);
+      const code = networkCode(error);
       reject(
         new VaultTransportError(
           code,
@@ -145,7 +145,11 @@ function exchange(
       return;
     }
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+    // Everything below is in place before any callback can run (they are all asynchronous).
+    const timer = setTimeout(
+      () => fail(new VaultTransportError('ETIMEDOUT', 'Vault did not answer in time')),
+      Math.max(1, deadline - Date.now()),
+    );
     const finish = (outcome: Hop | VaultTransportError): void => {
       if (settled) return;
       settled = true;
@@ -160,10 +164,6 @@ function exchange(
     };
     const onAbort = (): void => fail(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
-    timer = setTimeout(
-      () => fail(new VaultTransportError('ETIMEDOUT', 'Vault did not answer in time')),
-      Math.max(1, deadline - Date.now()),
-    );
     req.on('error', (error: Error) => {
       const code = networkCode(error);
       finish(new VaultTransportError(code, `request to Vault failed (${code})`));
