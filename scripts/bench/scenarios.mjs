@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
+import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
 import { startVaultEmulator } from '@trousseau/testing/vault';
 
@@ -78,29 +78,12 @@ export const scenarios = [
   {
     name: `trousseau + awskms (emulator, ${EMULATED_LATENCY_MS} ms)`,
     async start(context) {
-      const emulator = await startAwsKmsEmulator({ latencyMs: EMULATED_LATENCY_MS });
-      const key = emulator.createKey();
-      const [credential] = emulator.credentials;
+      const { emulator, config, env } = await startAwsKmsForProvider({ latencyMs: EMULATED_LATENCY_MS });
       const target = await startTrousseau(
         context,
         'awskms',
-        {
-          providers: [
-            {
-              name: 'aws',
-              type: 'awskms',
-              config: {
-                keyId: key.arn,
-                endpoint: emulator.url,
-                credentials: {
-                  accessKeyId: { env: 'BENCH_AWS_AKID' },
-                  secretAccessKey: { env: 'BENCH_AWS_SECRET' },
-                },
-              },
-            },
-          ],
-        },
-        { BENCH_AWS_AKID: credential.accessKeyId, BENCH_AWS_SECRET: credential.secretAccessKey },
+        { providers: [{ name: 'aws', type: 'awskms', config }] },
+        env,
       );
       return {
         socket: target.socket,

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { KmsClient, parseConfig } from '@trousseau/core';
 import { createKeyRingFile } from '@trousseau/provider-local';
-import { startAwsKmsEmulator } from '@trousseau/testing/awskms';
+import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
 import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
 import { createLogger, TrousseauServer } from '../src/index.js';
@@ -153,25 +153,11 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
 
   it('awskms provider: no plaintext, no secret access key', async () => {
     await assertNothingSecretLogged(async () => {
-      const emulator = await startAwsKmsEmulator();
-      const credential = emulator.credentials[0];
-      assert.ok(credential !== undefined);
-      const key = emulator.createKey();
+      const { emulator, config, env, secretAccessKey } = await startAwsKmsForProvider();
       return {
-        entry: {
-          name: 'aws',
-          type: 'awskms',
-          config: {
-            keyId: key.arn,
-            endpoint: emulator.url,
-            credentials: {
-              accessKeyId: { env: 'REDACTION_AKID' },
-              secretAccessKey: { env: 'REDACTION_SECRET' },
-            },
-          },
-        },
-        env: { REDACTION_AKID: credential.accessKeyId, REDACTION_SECRET: credential.secretAccessKey },
-        secrets: [credential.secretAccessKey],
+        entry: { name: 'aws', type: 'awskms', config },
+        env,
+        secrets: [secretAccessKey],
         cleanup: () => emulator.close(),
       };
     });

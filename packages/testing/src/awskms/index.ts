@@ -13,3 +13,4 @@ export {
 } from './emulator.js';
 export { KmsError } from './kms-error.js';
 export { MAX_SKEW_MS, verifySigV4, type SignedRequest, type VerifyOptions } from './sigv4.js';
+export { startAwsKmsForProvider } from './provider-config.js';
