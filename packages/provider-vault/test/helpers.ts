@@ -1,15 +1,22 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import {
   createSecretReader,
+  isTrousseauError,
   type Clock,
+  type ErrorCode,
   type Logger,
   type Metrics,
   type ProviderContext,
 } from '@trousseau/core';
+import { testRequestContext } from '@trousseau/testing';
+import type { VaultEmulatorOptions } from '@trousseau/testing/vault';
 import { vaultOptionsSchema, VaultKeyProvider } from '../src/index.js';
-import { providerPolicy, uniqueName, type VaultBackend } from './backend.js';
+import { providerPolicy, startBackend, uniqueName, type VaultBackend } from './backend.js';
 
 /** A clock the tests move forward; shared by the emulator and the provider so TTLs agree. */
 export class TestClock implements Clock {
@@ -155,4 +162,72 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** What `useVaultBackend` gives a suite; read it inside tests and later hooks (set by its `before`). */
+export interface VaultSuite {
+  readonly backend: VaultBackend;
+  readonly fixture: Fixture;
+  /** The fixture's clock; also the emulator's unless `shareClock` is false. */
+  readonly clock: TestClock;
+}
+
+/**
+ * Registers, in the calling `describe`, a `before` that starts a backend and makes a fixture on it, and
+ * an `after` that closes the backend, then cleans the fixture up. Hooks the suite registers later run
+ * after these (node:test runs hooks in registration order).
+ * `emulator` is passed to `startBackend`; with `shareClock` (default) the emulator reads `clock` too, so
+ * advancing it moves Vault's token TTLs as well as the provider's; with `shareClock: false` the emulator
+ * keeps Date.now.
+ */
+export function useVaultBackend(
+  options: { emulator?: Omit<VaultEmulatorOptions, 'clock'>; shareClock?: boolean } = {},
+): VaultSuite {
+  const clock = new TestClock();
+  let backend: VaultBackend | undefined;
+  let fixture: Fixture | undefined;
+  before(async () => {
+    const emulator = options.emulator ?? {};
+    backend = await startBackend(options.shareClock === false ? emulator : { ...emulator, clock });
+    fixture = await createFixture(backend, clock);
+  });
+  after(async () => {
+    await backend?.close();
+    await fixture?.cleanup();
+  });
+  const started = <T>(value: T | undefined, name: string): T => {
+    if (value === undefined)
+      throw new Error(`the suite's ${name} is not started (read it in a test or hook)`);
+    return value;
+  };
+  return {
+    get backend() {
+      return started(backend, 'backend');
+    },
+    get fixture() {
+      return started(fixture, 'fixture');
+    },
+    clock,
+  };
+}
+
+/** Awaits `work` and checks it rejects with a TrousseauError of `code` (and a message matching `message`). */
+export async function rejectsWith(work: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
+  await assert.rejects(work, (error: unknown) => {
+    assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
+    assert.equal(error.code, code, `${error.code}: ${error.message}`);
+    if (message !== undefined) assert.match(error.message, message);
+    return true;
+  });
+}
+
+/** Encrypts 32 random bytes and checks they decrypt back, each call with a 3 s deadline. */
+export async function roundTrip(provider: VaultKeyProvider): Promise<void> {
+  const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
+  const plaintext = randomBytes(32);
+  const sealed = await provider.encrypt(plaintext, ctx());
+  assert.deepEqual(
+    Buffer.from(await provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx())),
+    plaintext,
+  );
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createRequestScope, isTrousseauError, silentLogger, type ProviderStatus } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
 import type { VaultKeyProvider } from '../src/index.js';
@@ -9,22 +9,15 @@ import {
   createFixture,
   eventually,
   RecordingMetrics,
+  roundTrip,
   TestClock,
   tokenAuth,
+  useVaultBackend,
   type Fixture,
 } from './helpers.js';
 
 const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
 const emulatorOnly = usingRealVault ? 'needs the emulator (clock, faults or Kubernetes auth)' : false;
-
-async function roundTrip(provider: VaultKeyProvider): Promise<void> {
-  const plaintext = randomBytes(32);
-  const sealed = await provider.encrypt(plaintext, ctx());
-  assert.deepEqual(
-    Buffer.from(await provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx())),
-    plaintext,
-  );
-}
 
 function assertUnhealthy(status: ProviderStatus, reason: RegExp): void {
   assert.equal(status.healthy, false, `expected unhealthy, got ${JSON.stringify(status)}`);
@@ -72,37 +65,31 @@ async function startSlowMaintenance(
 }
 
 describe('vault auth: static token', () => {
-  let backend: VaultBackend;
-  let fixture: Fixture;
-  const clock = new TestClock();
-  before(async () => {
-    backend = await startBackend({ clock });
-    fixture = await createFixture(backend, clock);
-  });
-  after(async () => {
-    await backend.close();
-    await fixture.cleanup();
-  });
+  const vault = useVaultBackend();
 
   it('looks the token up at start and serves calls with it; the token is never logged', async () => {
-    const { auth, token } = await tokenAuth(backend, fixture);
-    const provider = await fixture.open({ auth });
+    const { auth, token } = await tokenAuth(vault.backend, vault.fixture);
+    const provider = await vault.fixture.open({ auth });
     try {
-      if (backend.emulator !== undefined) assert.ok(requestsTo(backend, '/v1/auth/token/lookup-self') >= 1);
+      if (vault.backend.emulator !== undefined)
+        assert.ok(requestsTo(vault.backend, '/v1/auth/token/lookup-self') >= 1);
       await roundTrip(provider);
       assert.ok((await provider.status(ctx())).healthy);
-      assert.ok(!fixture.logger.lines.some((line) => line.includes(token)), 'the token reached a log line');
+      assert.ok(
+        !vault.fixture.logger.lines.some((line) => line.includes(token)),
+        'the token reached a log line',
+      );
     } finally {
       await provider.close();
     }
   });
 
   it('turns unhealthy with the reason when the token is revoked, and recovers from a new token in the file', async () => {
-    const { auth, token, file } = await tokenAuth(backend, fixture, { file: 'revoked-token' });
-    const provider = await fixture.open({ auth });
+    const { auth, token, file } = await tokenAuth(vault.backend, vault.fixture, { file: 'revoked-token' });
+    const provider = await vault.fixture.open({ auth });
     try {
       await roundTrip(provider);
-      await backend.revokeToken(token);
+      await vault.backend.revokeToken(token);
       const status = await provider.status(ctx());
       assertUnhealthy(status, /token (expired or revoked|expired)/);
       assert.ok(!status.healthy && status.keyUnusable !== true, 'a dead token is not a dead key');
@@ -113,8 +100,8 @@ describe('vault auth: static token', () => {
         assert.ok(!error.message.includes(token));
         return true;
       });
-      const fresh = await backend.createToken({ policies: [fixture.policy] });
-      await fixture.writeFile(file, fresh);
+      const fresh = await vault.backend.createToken({ policies: [vault.fixture.policy] });
+      await vault.fixture.writeFile(file, fresh);
       assert.ok((await provider.status(ctx())).healthy, 'recovers as soon as a valid token is given');
       await roundTrip(provider);
     } finally {
@@ -126,20 +113,20 @@ describe('vault auth: static token', () => {
     'says "token expired" when a static token outlives its TTL, and heals from the file',
     { skip: emulatorOnly },
     async () => {
-      const { auth, file } = await tokenAuth(backend, fixture, {
+      const { auth, file } = await tokenAuth(vault.backend, vault.fixture, {
         ttlSeconds: 60,
         renewable: false,
         file: 'short-token',
       });
-      const provider = await fixture.open({ auth });
+      const provider = await vault.fixture.open({ auth });
       try {
         await roundTrip(provider);
-        clock.advance(61_000);
+        vault.clock.advance(61_000);
         assertUnhealthy(await provider.status(ctx()), /token expired/);
         await assert.rejects(provider.encrypt(randomBytes(32), ctx()), /token expired/);
-        await fixture.writeFile(
+        await vault.fixture.writeFile(
           file,
-          await backend.createToken({ policies: [fixture.policy], ttlSeconds: 600 }),
+          await vault.backend.createToken({ policies: [vault.fixture.policy], ttlSeconds: 600 }),
         );
         assert.ok((await provider.status(ctx())).healthy);
         await roundTrip(provider);
@@ -150,23 +137,26 @@ describe('vault auth: static token', () => {
   );
 
   it('renews a renewable static token at two thirds of its TTL', { skip: emulatorOnly }, async () => {
-    const { auth } = await tokenAuth(backend, fixture, { ttlSeconds: 60, file: 'renewable-token' });
-    const provider = await fixture.open({ auth });
+    const { auth } = await tokenAuth(vault.backend, vault.fixture, {
+      ttlSeconds: 60,
+      file: 'renewable-token',
+    });
+    const provider = await vault.fixture.open({ auth });
     try {
       const renewals = { provider: 'vault-test', outcome: 'success' };
-      const before = fixture.metrics.count('vault_token_renewals_total', renewals);
-      clock.advance(30_000);
+      const before = vault.fixture.metrics.count('vault_token_renewals_total', renewals);
+      vault.clock.advance(30_000);
       assert.ok((await provider.status(ctx())).healthy);
       assert.equal(
-        fixture.metrics.count('vault_token_renewals_total', renewals),
+        vault.fixture.metrics.count('vault_token_renewals_total', renewals),
         before,
         'too early to renew',
       );
-      clock.advance(12_000);
+      vault.clock.advance(12_000);
       assert.ok((await provider.status(ctx())).healthy);
-      assert.equal(fixture.metrics.count('vault_token_renewals_total', renewals), before + 1);
+      assert.equal(vault.fixture.metrics.count('vault_token_renewals_total', renewals), before + 1);
       // 72 s after creation: alive only because it was renewed.
-      clock.advance(30_000);
+      vault.clock.advance(30_000);
       await roundTrip(provider);
     } finally {
       await provider.close();
@@ -177,34 +167,42 @@ describe('vault auth: static token', () => {
     'keeps a token adopted while the renewal of the one it replaced was in flight, when that renewal fails',
     { skip: emulatorOnly },
     async () => {
-      const { auth, token, file } = await tokenAuth(backend, fixture, {
+      const { auth, token, file } = await tokenAuth(vault.backend, vault.fixture, {
         ttlSeconds: 60,
         file: 'raced-token',
       });
-      const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
+      const provider = await vault.fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
       const failedRenewals = { provider: 'vault-test', outcome: 'failure' };
       try {
         await roundTrip(provider);
-        const failuresBefore = fixture.metrics.count('vault_token_renewals_total', failedRenewals);
-        clock.advance(41_000);
+        const failuresBefore = vault.fixture.metrics.count('vault_token_renewals_total', failedRenewals);
+        vault.clock.advance(41_000);
         // The renewal of token A is on its way and Vault takes its time answering it.
-        const { status } = await startSlowMaintenance(provider, backend, '/v1/auth/token/renew-self', 1_000);
+        const { status } = await startSlowMaintenance(
+          provider,
+          vault.backend,
+          '/v1/auth/token/renew-self',
+          1_000,
+        );
         // Meanwhile A is revoked and B written to the file: a call gets 403 and the provider adopts B.
-        await backend.revokeToken(token);
-        await fixture.writeFile(file, await backend.createToken({ policies: [fixture.policy] }));
+        await vault.backend.revokeToken(token);
+        await vault.fixture.writeFile(
+          file,
+          await vault.backend.createToken({ policies: [vault.fixture.policy] }),
+        );
         await roundTrip(provider);
         // Then Vault refuses the renewal of A.
         await eventually(
-          () => fixture.metrics.count('vault_token_renewals_total', failedRenewals) > failuresBefore,
+          () => vault.fixture.metrics.count('vault_token_renewals_total', failedRenewals) > failuresBefore,
         );
         await status;
         // B stays in use: calls go out with it, none is refused and makes the provider look B up again.
-        backend.emulator?.clearRequests();
+        vault.backend.emulator?.clearRequests();
         await roundTrip(provider);
-        const requests = backend.emulator?.requests.map((request) => request.path) ?? [];
+        const requests = vault.backend.emulator?.requests.map((request) => request.path) ?? [];
         assert.deepEqual(
           requests.filter((path) => !path.startsWith('/v1/sys/health')),
-          [`/v1/transit/encrypt/${fixture.keyName}`, `/v1/transit/decrypt/${fixture.keyName}`],
+          [`/v1/transit/encrypt/${vault.fixture.keyName}`, `/v1/transit/decrypt/${vault.fixture.keyName}`],
           'the provider went back to the replaced token',
         );
       } finally {
@@ -215,50 +213,41 @@ describe('vault auth: static token', () => {
 });
 
 describe('vault auth: AppRole', () => {
-  let backend: VaultBackend;
-  let fixture: Fixture;
-  const clock = new TestClock();
-  before(async () => {
-    backend = await startBackend({ clock });
-    fixture = await createFixture(backend, clock);
-  });
-  after(async () => {
-    await backend.close();
-    await fixture.cleanup();
-  });
+  const vault = useVaultBackend();
 
   async function appRole(mount: string, ttlSeconds = 60): Promise<Record<string, unknown>> {
-    const { roleId, secretId } = await backend.configureAppRole({
+    const { roleId, secretId } = await vault.backend.configureAppRole({
       mount,
       roleName: 'kms',
-      policies: [fixture.policy],
+      policies: [vault.fixture.policy],
       tokenTtlSeconds: ttlSeconds,
     });
     return {
       method: 'approle',
       mount,
-      roleId: { file: await fixture.writeFile(`${mount}-role-id`, roleId) },
-      secretId: { file: await fixture.writeFile(`${mount}-secret-id`, secretId) },
+      roleId: { file: await vault.fixture.writeFile(`${mount}-role-id`, roleId) },
+      secretId: { file: await vault.fixture.writeFile(`${mount}-secret-id`, secretId) },
     };
   }
 
   it('logs in on a custom mount and serves calls; secrets never reach logs', async () => {
     const auth = await appRole('approle-kms');
-    const provider = await fixture.open({ auth });
+    const provider = await vault.fixture.open({ auth });
     try {
       await roundTrip(provider);
       assert.equal(
-        fixture.metrics.count('vault_logins_total', {
+        vault.fixture.metrics.count('vault_logins_total', {
           provider: 'vault-test',
           method: 'approle',
           outcome: 'success',
         }),
         1,
       );
-      if (backend.emulator !== undefined) assert.equal(requestsTo(backend, '/v1/auth/approle-kms/login'), 1);
+      if (vault.backend.emulator !== undefined)
+        assert.equal(requestsTo(vault.backend, '/v1/auth/approle-kms/login'), 1);
       const secret = (auth.secretId as { file: string }).file;
-      const secretValue = await fixture.context().secrets.read({ file: secret });
-      assert.ok(!fixture.logger.lines.some((line) => line.includes(secretValue)));
+      const secretValue = await vault.fixture.context().secrets.read({ file: secret });
+      assert.ok(!vault.fixture.logger.lines.some((line) => line.includes(secretValue)));
     } finally {
       await provider.close();
     }
@@ -266,12 +255,12 @@ describe('vault auth: AppRole', () => {
 
   it("reports a refused login in Status with Vault's reason", async () => {
     const auth = await appRole('approle-bad');
-    await fixture.writeFile('approle-bad-secret-id', 'not-the-secret-id');
-    const provider = await fixture.open({ auth });
+    await vault.fixture.writeFile('approle-bad-secret-id', 'not-the-secret-id');
+    const provider = await vault.fixture.open({ auth });
     try {
       assertUnhealthy(await provider.status(ctx()), /login failed: invalid secret id/);
       assert.ok(
-        fixture.metrics.count('vault_logins_total', {
+        vault.fixture.metrics.count('vault_logins_total', {
           provider: 'vault-test',
           method: 'approle',
           outcome: 'failure',
@@ -283,20 +272,20 @@ describe('vault auth: AppRole', () => {
   });
 
   it('renews before expiry, then logs in again when renewal fails', { skip: emulatorOnly }, async () => {
-    const count = counter(fixture);
+    const count = counter(vault.fixture);
     const auth = await appRole('approle-renew');
-    const provider = await fixture.open({ auth });
+    const provider = await vault.fixture.open({ auth });
     const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
     const renewed = { provider: 'vault-test', outcome: 'success' };
     const failed = { provider: 'vault-test', outcome: 'failure' };
     try {
       assert.equal(count('vault_logins_total', logins), 1);
-      clock.advance(41_000);
+      vault.clock.advance(41_000);
       assert.ok((await provider.status(ctx())).healthy);
       assert.equal(count('vault_token_renewals_total', renewed), 1);
       assert.equal(count('vault_logins_total', logins), 1, 'renewed, not replaced');
-      clock.advance(41_000);
-      backend.emulator?.faults.failNext(3, 500, { path: 'auth/token/renew-self' });
+      vault.clock.advance(41_000);
+      vault.backend.emulator?.faults.failNext(3, 500, { path: 'auth/token/renew-self' });
       assert.ok((await provider.status(ctx())).healthy);
       assert.equal(count('vault_token_renewals_total', failed), 1);
       assert.equal(count('vault_logins_total', logins), 2, 'a failed renewal leads to a new login');
@@ -310,24 +299,24 @@ describe('vault auth: AppRole', () => {
     'runs one login at a time: a call finding the token expired joins the replacement under way',
     { skip: emulatorOnly },
     async () => {
-      const count = counter(fixture);
+      const count = counter(vault.fixture);
       const roleId = randomBytes(16).toString('hex');
       const secretId = randomBytes(16).toString('hex');
-      backend.emulator?.configureAppRole({
+      vault.backend.emulator?.configureAppRole({
         mount: 'approle-once',
         roleName: 'kms',
         roleId,
         secretId,
-        policies: [fixture.policy],
+        policies: [vault.fixture.policy],
         tokenTtlSeconds: 60,
         renewable: false,
       });
-      const provider = await fixture.open({
+      const provider = await vault.fixture.open({
         auth: {
           method: 'approle',
           mount: 'approle-once',
-          roleId: { file: await fixture.writeFile('once-role-id', roleId) },
-          secretId: { file: await fixture.writeFile('once-secret-id', secretId) },
+          roleId: { file: await vault.fixture.writeFile('once-role-id', roleId) },
+          secretId: { file: await vault.fixture.writeFile('once-secret-id', secretId) },
         },
         keyRefreshIntervalSeconds: 60,
       });
@@ -336,19 +325,19 @@ describe('vault auth: AppRole', () => {
         await roundTrip(provider);
         assert.equal(count('vault_logins_total', logins), 1);
         // A non-renewable token is replaced by a login at two thirds of its TTL; Vault is slow to answer.
-        clock.advance(41_000);
+        vault.clock.advance(41_000);
         const { status } = await startSlowMaintenance(
           provider,
-          backend,
+          vault.backend,
           '/v1/auth/approle-once/login',
           1_000,
         );
         // While that login is under way the token expires: a call needs a new one and waits for it.
-        clock.advance(20_000);
+        vault.clock.advance(20_000);
         await roundTrip(provider);
         await status;
         assert.equal(count('vault_logins_total', logins), 2, 'two logins ran at once');
-        assert.equal(requestsTo(backend, '/v1/auth/approle-once/login'), 2);
+        assert.equal(requestsTo(vault.backend, '/v1/auth/approle-once/login'), 2);
       } finally {
         await provider.close();
       }
@@ -356,13 +345,13 @@ describe('vault auth: AppRole', () => {
   );
 
   it('logs in again after the token expired, without a restart', { skip: emulatorOnly }, async () => {
-    const count = counter(fixture);
+    const count = counter(vault.fixture);
     const auth = await appRole('approle-expire');
-    const provider = await fixture.open({ auth });
+    const provider = await vault.fixture.open({ auth });
     const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
     try {
       await roundTrip(provider);
-      clock.advance(120_000);
+      vault.clock.advance(120_000);
       await roundTrip(provider);
       assert.equal(count('vault_logins_total', logins), 2);
     } finally {
@@ -409,51 +398,41 @@ describe('vault auth: AppRole', () => {
 });
 
 describe('vault auth: Kubernetes', { skip: emulatorOnly }, () => {
-  let backend: VaultBackend;
-  let fixture: Fixture;
-  const clock = new TestClock();
-  before(async () => {
-    backend = await startBackend({ clock });
-    fixture = await createFixture(backend, clock);
-  });
-  after(async () => {
-    await backend.close();
-    await fixture.cleanup();
-  });
+  const vault = useVaultBackend();
 
   it('logs in with the service-account token file, re-read at every login', async () => {
-    const emulator = backend.emulator;
+    const emulator = vault.backend.emulator;
     assert.ok(emulator !== undefined);
     const issuer = emulator.configureKubernetesAuth({
       mount: 'k8s-cluster',
       role: 'trousseau',
       boundServiceAccountNames: ['trousseau'],
       boundNamespaces: ['kube-system'],
-      policies: [fixture.policy],
+      policies: [vault.fixture.policy],
       tokenTtlSeconds: 60,
     });
     const first = issuer.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system' });
-    const tokenFile = await fixture.writeFile('sa-token', first);
-    const provider = await fixture.open({
+    const tokenFile = await vault.fixture.writeFile('sa-token', first);
+    const provider = await vault.fixture.open({
       auth: { method: 'kubernetes', role: 'trousseau', mount: 'k8s-cluster', tokenFile },
     });
     try {
       await roundTrip(provider);
-      assert.equal(requestsTo(backend, '/v1/auth/k8s-cluster/login'), 1);
+      assert.equal(requestsTo(vault.backend, '/v1/auth/k8s-cluster/login'), 1);
       // The kubelet rotates the projected token; the old one stops working.
-      await fixture.writeFile(
+      await vault.fixture.writeFile(
         tokenFile,
         issuer.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system' }),
       );
       issuer.revokeServiceAccountToken(first);
       // Past the Vault token's TTL the provider must log in again, with the new file content.
-      clock.advance(120_000);
+      vault.clock.advance(120_000);
       await roundTrip(provider);
-      assert.equal(requestsTo(backend, '/v1/auth/k8s-cluster/login'), 2);
+      assert.equal(requestsTo(vault.backend, '/v1/auth/k8s-cluster/login'), 2);
       const logins = { provider: 'vault-test', method: 'kubernetes', outcome: 'success' };
-      assert.equal(fixture.metrics.count('vault_logins_total', logins), 2);
+      assert.equal(vault.fixture.metrics.count('vault_logins_total', logins), 2);
       assert.ok(
-        !fixture.logger.lines.some((line) => line.includes(first)),
+        !vault.fixture.logger.lines.some((line) => line.includes(first)),
         'the service-account token was logged',
       );
     } finally {
@@ -462,21 +441,21 @@ describe('vault auth: Kubernetes', { skip: emulatorOnly }, () => {
   });
 
   it('reports a service account the role does not bind', async () => {
-    const emulator = backend.emulator;
+    const emulator = vault.backend.emulator;
     assert.ok(emulator !== undefined);
     const issuer = emulator.configureKubernetesAuth({
       mount: 'k8s-other',
       role: 'trousseau',
       boundServiceAccountNames: ['trousseau'],
       boundNamespaces: ['kube-system'],
-      policies: [fixture.policy],
+      policies: [vault.fixture.policy],
       tokenTtlSeconds: 3600,
     });
-    const tokenFile = await fixture.writeFile(
+    const tokenFile = await vault.fixture.writeFile(
       'sa-token-other',
       issuer.issueServiceAccountToken({ name: 'default', namespace: 'default' }),
     );
-    const provider = await fixture.open({
+    const provider = await vault.fixture.open({
       auth: { method: 'kubernetes', role: 'trousseau', mount: 'k8s-other', tokenFile },
     });
     try {

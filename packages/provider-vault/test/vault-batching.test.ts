@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { isTrousseauError } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
-import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, tokenAuth, type Fixture } from './helpers.js';
+import { usingRealVault } from './backend.js';
+import { tokenAuth, useVaultBackend } from './helpers.js';
 
 const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(5_000);
 
@@ -18,26 +18,19 @@ function tampered(ciphertext: Uint8Array): Buffer {
 
 for (const batchPartialFailureStatus of [200, 400] as const) {
   describe(`vault batching (partial failure answered ${batchPartialFailureStatus})`, () => {
-    let backend: VaultBackend;
-    let fixture: Fixture;
+    const vault = useVaultBackend({ emulator: { batchPartialFailureStatus }, shareClock: false });
     let auth: Record<string, unknown>;
     before(async () => {
-      backend = await startBackend({ batchPartialFailureStatus });
-      fixture = await createFixture(backend);
-      ({ auth } = await tokenAuth(backend, fixture));
-    });
-    after(async () => {
-      await backend.close();
-      await fixture.cleanup();
+      ({ auth } = await tokenAuth(vault.backend, vault.fixture));
     });
 
     it(
       'sends a lone call at once, alone, not as a batch',
       { skip: usingRealVault ? 'needs the request log' : false },
       async () => {
-        const emulator = backend.emulator;
+        const emulator = vault.backend.emulator;
         assert.ok(emulator !== undefined);
-        const provider = await fixture.open({ auth });
+        const provider = await vault.fixture.open({ auth });
         try {
           await provider.status(ctx());
           emulator.clearRequests();
@@ -58,9 +51,9 @@ for (const batchPartialFailureStatus of [200, 400] as const) {
     );
 
     it('coalesces concurrent calls into bounded batches; each caller gets its own answer or error', async () => {
-      const emulator = backend.emulator;
+      const emulator = vault.backend.emulator;
       if (emulator !== undefined) emulator.faults.latencyMs = 5;
-      const provider = await fixture.open({ auth, batching: { maxBatchSize: 8 } });
+      const provider = await vault.fixture.open({ auth, batching: { maxBatchSize: 8 } });
       try {
         const plaintexts = Array.from({ length: 40 }, () => randomBytes(32));
         emulator?.clearRequests();
@@ -89,7 +82,7 @@ for (const batchPartialFailureStatus of [200, 400] as const) {
             );
           }
         });
-        const sizes = fixture.metrics.observations
+        const sizes = vault.fixture.metrics.observations
           .filter((entry) => entry.name === 'provider_batch_size' && entry.labels.provider === 'vault-test')
           .map((entry) => entry.value);
         assert.ok(
@@ -119,26 +112,26 @@ for (const batchPartialFailureStatus of [200, 400] as const) {
     });
 
     it('maps per-item min_decryption_version refusals to their callers', async () => {
-      const name = `${fixture.keyName}-min`;
-      await backend.createKey(name);
-      await backend.writePolicy(`${fixture.policy}-min`, [
-        { path: `${backend.transitMount}/encrypt/${name}`, capabilities: ['update'] },
-        { path: `${backend.transitMount}/decrypt/${name}`, capabilities: ['update'] },
-        { path: `${backend.transitMount}/keys/${name}`, capabilities: ['read'] },
+      const name = `${vault.fixture.keyName}-min`;
+      await vault.backend.createKey(name);
+      await vault.backend.writePolicy(`${vault.fixture.policy}-min`, [
+        { path: `${vault.backend.transitMount}/encrypt/${name}`, capabilities: ['update'] },
+        { path: `${vault.backend.transitMount}/decrypt/${name}`, capabilities: ['update'] },
+        { path: `${vault.backend.transitMount}/keys/${name}`, capabilities: ['read'] },
       ]);
-      const token = await backend.createToken({ policies: [`${fixture.policy}-min`] });
-      const emulator = backend.emulator;
-      const provider = await fixture.open({
-        auth: { method: 'token', token: { file: await fixture.writeFile('min-token', token) } },
+      const token = await vault.backend.createToken({ policies: [`${vault.fixture.policy}-min`] });
+      const emulator = vault.backend.emulator;
+      const provider = await vault.fixture.open({
+        auth: { method: 'token', token: { file: await vault.fixture.writeFile('min-token', token) } },
         keyName: name,
       });
       try {
         const oldPlain = Array.from({ length: 6 }, () => randomBytes(32));
         const old = await Promise.all(oldPlain.map((plaintext) => provider.encrypt(plaintext, ctx())));
-        await backend.rotateKey(name);
+        await vault.backend.rotateKey(name);
         const newPlain = Array.from({ length: 6 }, () => randomBytes(32));
         const fresh = await Promise.all(newPlain.map((plaintext) => provider.encrypt(plaintext, ctx())));
-        await backend.setMinDecryptionVersion(name, 2);
+        await vault.backend.setMinDecryptionVersion(name, 2);
         if (emulator !== undefined) emulator.faults.latencyMs = 5;
         const outcomes = await Promise.allSettled(
           [...old, ...fresh].map((result) =>
@@ -170,10 +163,10 @@ for (const batchPartialFailureStatus of [200, 400] as const) {
       'sends every call alone when batching is off',
       { skip: usingRealVault ? 'needs the request log' : false },
       async () => {
-        const emulator = backend.emulator;
+        const emulator = vault.backend.emulator;
         assert.ok(emulator !== undefined);
         emulator.faults.latencyMs = 5;
-        const provider = await fixture.open({ auth, batching: { enabled: false } });
+        const provider = await vault.fixture.open({ auth, batching: { enabled: false } });
         try {
           await provider.status(ctx());
           emulator.clearRequests();

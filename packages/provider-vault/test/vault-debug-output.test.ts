@@ -3,33 +3,23 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
-import { startBackend, type VaultBackend } from './backend.js';
-import { createFixture, type Fixture } from './helpers.js';
+import { describe, it } from 'node:test';
+import { useVaultBackend } from './helpers.js';
 
 const run = promisify(execFile);
 
 describe('vault provider under DEBUG=*', () => {
-  let backend: VaultBackend;
-  let fixture: Fixture;
-  before(async () => {
-    backend = await startBackend();
-    fixture = await createFixture(backend);
-  });
-  after(async () => {
-    await backend.close();
-    await fixture.cleanup();
-  });
+  const vault = useVaultBackend({ shareClock: false });
 
   it('writes no token, plaintext or secret_id to stderr through node-vault or its transport', async () => {
     const mount = 'approle-debug';
-    const { roleId, secretId } = await backend.configureAppRole({
+    const { roleId, secretId } = await vault.backend.configureAppRole({
       mount,
       roleName: 'kms',
-      policies: [fixture.policy],
+      policies: [vault.fixture.policy],
       tokenTtlSeconds: 60,
     });
-    const token = await backend.createToken({ policies: [fixture.policy] });
+    const token = await vault.backend.createToken({ policies: [vault.fixture.policy] });
     const plaintext = randomBytes(32);
     const child = fileURLToPath(new URL('./debug-child.js', import.meta.url));
     const { stdout, stderr } = await run(process.execPath, [child], {
@@ -37,9 +27,9 @@ describe('vault provider under DEBUG=*', () => {
       env: {
         ...process.env,
         DEBUG: '*',
-        TROUSSEAU_TEST_VAULT_ADDR: backend.url,
-        TROUSSEAU_TEST_VAULT_MOUNT: backend.transitMount,
-        TROUSSEAU_TEST_VAULT_KEY: fixture.keyName,
+        TROUSSEAU_TEST_VAULT_ADDR: vault.backend.url,
+        TROUSSEAU_TEST_VAULT_MOUNT: vault.backend.transitMount,
+        TROUSSEAU_TEST_VAULT_KEY: vault.fixture.keyName,
         TROUSSEAU_TEST_VAULT_APPROLE_MOUNT: mount,
         TROUSSEAU_TEST_VAULT_ROLE_ID: roleId,
         TROUSSEAU_TEST_VAULT_SECRET_ID: secretId,
@@ -48,7 +38,7 @@ describe('vault provider under DEBUG=*', () => {
       },
     });
     // The child did log in, encrypt and decrypt with both: the secrets were on the wire.
-    const keyId = `vault:${backend.transitMount}/${fixture.keyName}:v1:`;
+    const keyId = `vault:${vault.backend.transitMount}/${vault.fixture.keyName}:v1:`;
     assert.match(stdout, new RegExp(`^approle: encrypted under ${keyId}`, 'm'));
     assert.match(stdout, new RegExp(`^token: encrypted under ${keyId}`, 'm'));
     assert.ok(!stderr.includes(token), 'the static Vault token reached stderr');

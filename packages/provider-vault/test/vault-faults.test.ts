@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { isTrousseauError, type ErrorCode, type ProviderStatus } from '@trousseau/core';
+import { isTrousseauError, type ProviderStatus } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
 import type { VaultEmulator, VaultRequestRecord } from '@trousseau/testing/vault';
 import type { VaultKeyProvider } from '../src/index.js';
-import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, eventually, tokenAuth, type Fixture } from './helpers.js';
+import { usingRealVault } from './backend.js';
+import { eventually, rejectsWith, tokenAuth, useVaultBackend } from './helpers.js';
 
 const ctx = (timeoutMs = 2_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
-
-async function rejectsWith(work: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(work, (error: unknown) => {
-    assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
-    assert.equal(error.code, code, `${error.code}: ${error.message}`);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
-}
 
 function assertUnhealthy(status: ProviderStatus, reason: RegExp, keyUnusable = false): void {
   assert.equal(status.healthy, false, `expected unhealthy, got ${JSON.stringify(status)}`);
@@ -39,35 +30,31 @@ async function recovers(provider: VaultKeyProvider): Promise<void> {
 }
 
 describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, faults)' : false }, () => {
-  let backend: VaultBackend;
   let emulator: VaultEmulator;
-  let fixture: Fixture;
   let provider: VaultKeyProvider;
-  before(async () => {
-    backend = await startBackend();
-    assert.ok(backend.emulator !== undefined);
-    emulator = backend.emulator;
-    fixture = await createFixture(backend);
-    const { auth } = await tokenAuth(backend, fixture);
-    provider = await fixture.open({ auth, timeouts: { requestSeconds: 2, authSeconds: 2 } });
-  });
+  // Registered before useVaultBackend's hooks so that the provider closes before the backend does.
   after(async () => {
     await provider.close();
-    await backend.close();
-    await fixture.cleanup();
+  });
+  const vault = useVaultBackend({ shareClock: false });
+  before(async () => {
+    assert.ok(vault.backend.emulator !== undefined);
+    emulator = vault.backend.emulator;
+    const { auth } = await tokenAuth(vault.backend, vault.fixture);
+    provider = await vault.fixture.open({ auth, timeouts: { requestSeconds: 2, authSeconds: 2 } });
   });
   /** A provider on a key of its own (its own policy and token), for tests that break the key. */
   async function openOwnKey(suffix: string): Promise<{ name: string; provider: VaultKeyProvider }> {
-    const name = `${fixture.keyName}-${suffix}`;
+    const name = `${vault.fixture.keyName}-${suffix}`;
     emulator.createKey(name);
-    emulator.writePolicy(`${fixture.policy}-${suffix}`, [
+    emulator.writePolicy(`${vault.fixture.policy}-${suffix}`, [
       { path: `transit/encrypt/${name}`, capabilities: ['update'] },
       { path: `transit/decrypt/${name}`, capabilities: ['update'] },
       { path: `transit/keys/${name}`, capabilities: ['read'] },
     ]);
-    const token = emulator.createToken({ policies: [`${fixture.policy}-${suffix}`] });
-    const provider = await fixture.open({
-      auth: { method: 'token', token: { file: await fixture.writeFile(`${suffix}-token`, token) } },
+    const token = emulator.createToken({ policies: [`${vault.fixture.policy}-${suffix}`] });
+    const provider = await vault.fixture.open({
+      auth: { method: 'token', token: { file: await vault.fixture.writeFile(`${suffix}-token`, token) } },
       keyName: name,
     });
     return { name, provider };
@@ -132,8 +119,8 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
   });
 
   it('sends a queued call alone in time, even after an earlier request timed out', async () => {
-    const { auth } = await tokenAuth(backend, fixture, { file: 'straggler-token' });
-    const lone = await fixture.open({ auth, timeouts: { requestSeconds: 1, authSeconds: 2 } });
+    const { auth } = await tokenAuth(vault.backend, vault.fixture, { file: 'straggler-token' });
+    const lone = await vault.fixture.open({ auth, timeouts: { requestSeconds: 1, authSeconds: 2 } });
     const encrypts = (): VaultRequestRecord[] =>
       emulator.requests.filter((request) => request.path.includes('/transit/encrypt/'));
     /** Starts an encrypt that Vault answers only after the 1 s request timeout; later requests are fast. */
@@ -226,25 +213,25 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
   });
 
   it('reports a policy that no longer allows encrypt as unusable: "permission denied on transit/encrypt/<key>"', async () => {
-    const policy = `${fixture.policy}-shrinking`;
+    const policy = `${vault.fixture.policy}-shrinking`;
     emulator.writePolicy(policy, [
-      { path: `transit/encrypt/${fixture.keyName}`, capabilities: ['update'] },
-      { path: `transit/decrypt/${fixture.keyName}`, capabilities: ['update'] },
-      { path: `transit/keys/${fixture.keyName}`, capabilities: ['read'] },
+      { path: `transit/encrypt/${vault.fixture.keyName}`, capabilities: ['update'] },
+      { path: `transit/decrypt/${vault.fixture.keyName}`, capabilities: ['update'] },
+      { path: `transit/keys/${vault.fixture.keyName}`, capabilities: ['read'] },
     ]);
     const token = emulator.createToken({ policies: [policy] });
-    const shrinking = await fixture.open({
-      auth: { method: 'token', token: { file: await fixture.writeFile('shrinking-token', token) } },
+    const shrinking = await vault.fixture.open({
+      auth: { method: 'token', token: { file: await vault.fixture.writeFile('shrinking-token', token) } },
     });
     try {
       assert.ok((await shrinking.status(ctx())).healthy);
       emulator.writePolicy(policy, [
-        { path: `transit/decrypt/${fixture.keyName}`, capabilities: ['update'] },
-        { path: `transit/keys/${fixture.keyName}`, capabilities: ['read'] },
+        { path: `transit/decrypt/${vault.fixture.keyName}`, capabilities: ['update'] },
+        { path: `transit/keys/${vault.fixture.keyName}`, capabilities: ['read'] },
       ]);
       assertUnhealthy(
         await shrinking.status(ctx()),
-        new RegExp(`^permission denied on transit/encrypt/${fixture.keyName}$`),
+        new RegExp(`^permission denied on transit/encrypt/${vault.fixture.keyName}$`),
         true,
       );
       await rejectsWith(

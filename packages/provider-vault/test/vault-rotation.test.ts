@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isTrousseauError, isValidKeyId } from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
-import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, eventually, TestClock, tokenAuth, type Fixture } from './helpers.js';
+import { usingRealVault } from './backend.js';
+import { eventually, tokenAuth, useVaultBackend } from './helpers.js';
 
 const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
 
@@ -13,34 +13,24 @@ function prefixOf(ciphertext: Uint8Array): string {
 }
 
 describe('vault key rotation', () => {
-  let backend: VaultBackend;
-  let fixture: Fixture;
-  const clock = new TestClock();
-  before(async () => {
-    backend = await startBackend({ clock });
-    fixture = await createFixture(backend, clock);
-  });
-  after(async () => {
-    await backend.close();
-    await fixture.cleanup();
-  });
+  const vault = useVaultBackend();
 
   it('changes the key id within the refresh interval; new data is v2 and v1 data still decrypts', async () => {
-    const { auth } = await tokenAuth(backend, fixture);
-    const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 0.1 });
+    const { auth } = await tokenAuth(vault.backend, vault.fixture);
+    const provider = await vault.fixture.open({ auth, keyRefreshIntervalSeconds: 0.1 });
     try {
       const first = await provider.status(ctx());
       assert.ok(first.healthy);
       assert.match(
         first.keyId,
-        new RegExp(`^vault:${backend.transitMount}/${fixture.keyName}:v1:[0-9a-f]{16}$`),
+        new RegExp(`^vault:${vault.backend.transitMount}/${vault.fixture.keyName}:v1:[0-9a-f]{16}$`),
       );
       const plaintext = randomBytes(32);
       const old = await provider.encrypt(plaintext, ctx());
       assert.equal(prefixOf(old.ciphertext), 'vault:v1:');
       assert.equal(old.keyRef, undefined, 'the Vault ciphertext names its version; no key reference');
 
-      await backend.rotateKey(fixture.keyName);
+      await vault.backend.rotateKey(vault.fixture.keyName);
       // The background refresh alone (no call) notices the rotation.
       await eventually(() => provider.keyId !== first.keyId);
       const second = await provider.status(ctx());
@@ -59,7 +49,7 @@ describe('vault key rotation', () => {
         );
       }
 
-      await backend.setMinDecryptionVersion(fixture.keyName, 2);
+      await vault.backend.setMinDecryptionVersion(vault.fixture.keyName, 2);
       await assert.rejects(
         provider.decrypt({ ciphertext: old.ciphertext, keyRef: '' }, ctx()),
         (error: unknown) => {
@@ -79,12 +69,12 @@ describe('vault key rotation', () => {
   });
 
   it('reads the key on demand when an encrypt comes back under a newer version', async () => {
-    const { auth } = await tokenAuth(backend, fixture);
-    const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
+    const { auth } = await tokenAuth(vault.backend, vault.fixture);
+    const provider = await vault.fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
     try {
       const before = await provider.status(ctx());
       assert.ok(before.healthy);
-      await backend.rotateKey(fixture.keyName);
+      await vault.backend.rotateKey(vault.fixture.keyName);
       const result = await provider.encrypt(randomBytes(32), ctx());
       assert.notEqual(result.keyId, before.keyId, 'encrypt must not report the old key id with new data');
       const after = await provider.status(ctx());
@@ -99,18 +89,18 @@ describe('vault key rotation', () => {
     'keeps the newest key id when a read answers an older key state, but follows a re-created key',
     { skip: usingRealVault ? 'needs the emulator' : false },
     async () => {
-      const emulator = backend.emulator;
+      const emulator = vault.backend.emulator;
       assert.ok(emulator !== undefined);
-      const name = `${fixture.keyName}-lagging`;
+      const name = `${vault.fixture.keyName}-lagging`;
       emulator.createKey(name);
-      emulator.writePolicy(`${fixture.policy}-lagging`, [
+      emulator.writePolicy(`${vault.fixture.policy}-lagging`, [
         { path: `transit/encrypt/${name}`, capabilities: ['update'] },
         { path: `transit/decrypt/${name}`, capabilities: ['update'] },
         { path: `transit/keys/${name}`, capabilities: ['read'] },
       ]);
-      const token = emulator.createToken({ policies: [`${fixture.policy}-lagging`] });
-      const provider = await fixture.open({
-        auth: { method: 'token', token: { file: await fixture.writeFile('lagging-token', token) } },
+      const token = emulator.createToken({ policies: [`${vault.fixture.policy}-lagging`] });
+      const provider = await vault.fixture.open({
+        auth: { method: 'token', token: { file: await vault.fixture.writeFile('lagging-token', token) } },
         keyName: name,
         keyRefreshIntervalSeconds: 60,
       });
@@ -132,7 +122,7 @@ describe('vault key rotation', () => {
         assert.equal(prefixOf(sealed.ciphertext), 'vault:v2:');
         assert.equal(sealed.keyId, rotated.keyId);
         assert.ok(
-          fixture.logger.lines.some(
+          vault.fixture.logger.lines.some(
             (line) => line.includes('"level":"warn"') && line.includes('older state of the key'),
           ),
           'the stale read is logged at warn',
@@ -140,7 +130,7 @@ describe('vault key rotation', () => {
         emulator.serveStaleKeyReads(name, undefined);
 
         // Deleted and re-created: a lower version, but another key: the id must change.
-        clock.advance(2_000);
+        vault.clock.advance(2_000);
         emulator.deleteKey(name);
         emulator.createKey(name);
         const recreated = await provider.status(ctx());
@@ -158,17 +148,17 @@ describe('vault key rotation', () => {
     'never repeats a key id for a re-created key of the same name and version',
     { skip: usingRealVault ? 'needs the emulator' : false },
     async () => {
-      const emulator = backend.emulator;
+      const emulator = vault.backend.emulator;
       assert.ok(emulator !== undefined);
-      const name = `${fixture.keyName}-again`;
+      const name = `${vault.fixture.keyName}-again`;
       emulator.createKey(name);
-      emulator.writePolicy(fixture.policy, [
+      emulator.writePolicy(vault.fixture.policy, [
         { path: `transit/encrypt/${name}`, capabilities: ['update'] },
         { path: `transit/decrypt/${name}`, capabilities: ['update'] },
         { path: `transit/keys/${name}`, capabilities: ['read'] },
       ]);
-      const { auth } = await tokenAuth(backend, fixture);
-      const provider = await fixture.open({ auth, keyName: name });
+      const { auth } = await tokenAuth(vault.backend, vault.fixture);
+      const provider = await vault.fixture.open({ auth, keyName: name });
       try {
         const first = await provider.status(ctx());
         assert.ok(first.healthy);
@@ -176,7 +166,7 @@ describe('vault key rotation', () => {
         const gone = await provider.status(ctx());
         assert.equal(gone.healthy, false);
         assert.ok(!gone.healthy && gone.keyUnusable === true && /key not found/.test(gone.reason));
-        clock.advance(2_000);
+        vault.clock.advance(2_000);
         emulator.createKey(name);
         const again = await provider.status(ctx());
         assert.ok(again.healthy);

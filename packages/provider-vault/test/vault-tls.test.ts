@@ -3,20 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createTestCertificates, testRequestContext, type TestCertificates } from '@trousseau/testing';
 import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
-import type { VaultKeyProvider } from '../src/index.js';
 import { usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, tokenAuth, type Fixture } from './helpers.js';
+import { createFixture, roundTrip, tokenAuth, type Fixture } from './helpers.js';
 
 const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
-
-async function roundTrip(provider: VaultKeyProvider): Promise<void> {
-  const plaintext = randomBytes(32);
-  const sealed = await provider.encrypt(plaintext, ctx());
-  assert.deepEqual(
-    Buffer.from(await provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx())),
-    plaintext,
-  );
-}
 
 /** The emulator behind HTTPS, seen through the backend interface the fixture uses. */
 function asBackend(emulator: VaultEmulator, url = emulator.url): VaultBackend {

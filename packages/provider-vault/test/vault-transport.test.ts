@@ -15,23 +15,14 @@ import {
   type Server as NetServer,
 } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { createRequestScope, isTrousseauError, silentLogger, type ErrorCode } from '@trousseau/core';
+import { createRequestScope, silentLogger } from '@trousseau/core';
 import { createTestCertificates, testRequestContext } from '@trousseau/testing';
 import type { VaultEmulator } from '@trousseau/testing/vault';
 import { VaultHttp } from '../src/vault-http.js';
-import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
-import { createFixture, eventually, tokenAuth, type Fixture } from './helpers.js';
+import { usingRealVault } from './backend.js';
+import { eventually, rejectsWith, tokenAuth, useVaultBackend } from './helpers.js';
 
 const ctx = (timeoutMs = 2_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
-
-async function rejectsWith(work: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(work, (error: unknown) => {
-    assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
-    assert.equal(error.code, code, `${error.code}: ${error.message}`);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
-}
 
 async function listen(server: NetServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -61,20 +52,13 @@ describe(
   'vault transport',
   { skip: usingRealVault ? 'needs the emulator (latency, request log)' : false },
   () => {
-    let backend: VaultBackend;
+    const vault = useVaultBackend({ shareClock: false });
     let emulator: VaultEmulator;
-    let fixture: Fixture;
     let auth: Record<string, unknown>;
     before(async () => {
-      backend = await startBackend();
-      assert.ok(backend.emulator !== undefined);
-      emulator = backend.emulator;
-      fixture = await createFixture(backend);
-      ({ auth } = await tokenAuth(backend, fixture));
-    });
-    after(async () => {
-      await backend.close();
-      await fixture.cleanup();
+      assert.ok(vault.backend.emulator !== undefined);
+      emulator = vault.backend.emulator;
+      ({ auth } = await tokenAuth(vault.backend, vault.fixture));
     });
     afterEach(() => {
       emulator.faults.latencyMs = 0;
@@ -111,17 +95,17 @@ describe(
 
       it('follows a 307 from a standby to the active node with the same method, body and token', async () => {
         target = 'emulator';
-        const provider = await fixture.open({ address: url, auth });
+        const provider = await vault.fixture.open({ address: url, auth });
         try {
           redirected.length = 0;
           emulator.clearRequests();
           const plaintext = randomBytes(32);
           const sealed = await provider.encrypt(plaintext, ctx());
-          assert.deepEqual(redirected, [`POST /v1/transit/encrypt/${fixture.keyName}`]);
+          assert.deepEqual(redirected, [`POST /v1/transit/encrypt/${vault.fixture.keyName}`]);
           assert.ok(
             emulator.requests.some(
               (request) =>
-                request.method === 'POST' && request.path === `/v1/transit/encrypt/${fixture.keyName}`,
+                request.method === 'POST' && request.path === `/v1/transit/encrypt/${vault.fixture.keyName}`,
             ),
             'the redirected encrypt reached the emulator',
           );
@@ -135,7 +119,7 @@ describe(
       });
 
       it('refuses a redirect to another host over plain http, and a third redirect', async () => {
-        const provider = await fixture.open({ address: url, auth });
+        const provider = await vault.fixture.open({ address: url, auth });
         try {
           target = 'localhost';
           await rejectsWith(
@@ -167,8 +151,12 @@ describe(
           },
         );
         const port = await listen(https);
-        const caFile = await fixture.writeFile('redirect-ca.pem', certificates.ca);
-        const provider = await fixture.open({ address: `https://127.0.0.1:${port}`, auth, tls: { caFile } });
+        const caFile = await vault.fixture.writeFile('redirect-ca.pem', certificates.ca);
+        const provider = await vault.fixture.open({
+          address: `https://127.0.0.1:${port}`,
+          auth,
+          tls: { caFile },
+        });
         try {
           emulator.clearRequests();
           await rejectsWith(
@@ -210,7 +198,7 @@ describe(
       });
 
       it('destroys the request in flight when the caller cancels, instead of waiting for Vault', async () => {
-        const provider = await fixture.open({ address: url, auth });
+        const provider = await vault.fixture.open({ address: url, auth });
         try {
           // Vault answers slower than the caller will wait; a keep-alive socket is never closed by itself.
           emulator.faults.latencyMs = 1_500;
@@ -232,7 +220,7 @@ describe(
       });
 
       it('rejects at the deadline with DEADLINE_EXCEEDED and tears the request down', async () => {
-        const provider = await fixture.open({ address: url, auth });
+        const provider = await vault.fixture.open({ address: url, auth });
         try {
           emulator.faults.latencyMs = 1_500;
           emulator.clearRequests();
@@ -265,7 +253,7 @@ describe(
           address: `http://127.0.0.1:${await listen(server)}`,
           namespace: undefined,
           tls: undefined,
-          configDir: fixture.dir,
+          configDir: vault.fixture.dir,
         });
       });
       after(async () => {
