@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm bench: measures the KMS front-end over its unix socket from a separate load process, beside a
 // bare @grpc/grpc-js server on the same kind of socket, and writes the figures to docs/benchmarks.md.
-// Usage: pnpm bench [--seconds N] [--only NAME-SUBSTRING]
+// Usage: pnpm bench [--seconds N] [--only REGEXP-OF-SCENARIO-NAMES]
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -32,7 +32,7 @@ const results = [];
 const dir = await mkdtemp(join(tmpdir(), 'trousseau-bench-'));
 try {
   for (const scenario of scenarios) {
-    if (only !== undefined && !scenario.name.includes(only)) continue;
+    if (only !== undefined && !new RegExp(only).test(scenario.name)) continue;
     process.stderr.write(`\n== ${scenario.name}\n`);
     const target = await scenario.start({ dir, root });
     try {
