@@ -7,6 +7,13 @@ const MIN_STRAGGLER_MS = 20;
  * risks the caller's deadline behind a request that may be stuck until its timeout.
  */
 const MAX_STRAGGLER_MS = 100;
+/**
+ * Requests of one kind that may be in flight at once. Calls queued behind a request in flight go out
+ * as a batch on the next turn of the event loop while fewer than this many are out, instead of waiting
+ * for the request ahead to finish: several batches overlap, so bursts of callers do not move in
+ * lock-step behind a single request.
+ */
+const MAX_IN_FLIGHT = 16;
 
 /** One caller's item in a (possibly batched) request. */
 export interface PendingItem<T> {
@@ -74,9 +81,10 @@ class Item<T> implements PendingItem<T> {
 
 /**
  * Gathers calls into batched requests without making any call wait for company: a call that finds no
- * request of its kind in flight is sent at once, alone. Calls that arrive while one is in flight queue,
- * and the queue goes out as the next `batch_input` request when a request finishes (or as soon as it
- * holds a full batch, or when the request in flight is a straggler). Each caller's signal is honoured while queued and while in flight.
+ * request of its kind in flight is sent at once, alone. Calls that arrive while one is in flight queue;
+ * the queue goes out as a `batch_input` request when the current turn of the event loop ends (up to 16
+ * requests in flight), as soon as it holds a full batch, when a request finishes, or when the request in
+ * flight is a straggler. Each caller's signal is honoured while queued and while in flight.
  */
 export class Coalescer<T> {
   readonly #options: CoalescerOptions<T>;
@@ -85,6 +93,8 @@ export class Coalescer<T> {
   #closed = false;
   /** Moving average of how long a successful request takes, ms (failures and timeouts left out). */
   #latencyMs = 0;
+  /** The pending end-of-turn flush, if any. */
+  #flushScheduled: NodeJS.Immediate | undefined;
   /** Sends the queue when the request in flight is a straggler (much slower than usual). */
   #stragglerTimer: NodeJS.Timeout | undefined;
 
@@ -119,6 +129,8 @@ export class Coalescer<T> {
       this.#queue.push(item);
       if (this.#queue.length >= this.#options.maxBatchSize) {
         this.#dispatch(this.#queue.splice(0, this.#options.maxBatchSize));
+      } else if (this.#inFlight < MAX_IN_FLIGHT) {
+        this.#flushSoon();
       } else {
         this.#armStragglerTimer();
       }
@@ -138,6 +150,16 @@ export class Coalescer<T> {
       this.#flush();
     }, wait);
     this.#stragglerTimer.unref();
+  }
+
+  /** Sends what has queued during this turn of the event loop, once the turn is over. */
+  #flushSoon(): void {
+    if (this.#flushScheduled !== undefined) return;
+    this.#flushScheduled = setImmediate(() => {
+      this.#flushScheduled = undefined;
+      if (this.#inFlight < MAX_IN_FLIGHT) this.#flush();
+      else if (this.#queue.length > 0) this.#armStragglerTimer();
+    });
   }
 
   #dispatch(items: Item<T>[]): void {
@@ -180,6 +202,7 @@ export class Coalescer<T> {
   close(): void {
     this.#closed = true;
     if (this.#stragglerTimer !== undefined) clearTimeout(this.#stragglerTimer);
+    if (this.#flushScheduled !== undefined) clearImmediate(this.#flushScheduled);
     const queued = this.#queue;
     this.#queue = [];
     for (const item of queued) {

@@ -31,6 +31,9 @@ import {
 } from './vault-errors.js';
 import { toVaultRequestError, VaultHttp, type VaultRequestError } from './vault-http.js';
 
+/** Callers of one batch answered per turn of the event loop. */
+const SETTLE_CHUNK = 8;
+
 /** What the status check encrypts and decrypts to prove the key works; not a secret. */
 const PROBE_PLAINTEXT = Buffer.from('trousseau status probe').toString('base64');
 
@@ -232,17 +235,22 @@ export class VaultKeyProvider implements KeyProvider {
       abandon.dispose();
     }
     const keyPath = this.#keyPath;
-    live.forEach((item, index) => {
-      const outcome = outcomes[index];
-      if (outcome === undefined) return;
-      if ('value' in outcome) item.resolve(outcome.value);
-      else
-        item.reject(
-          operation === 'encrypt'
-            ? encryptItemError(outcome.error, keyPath)
-            : decryptItemError(outcome.error, keyPath),
-        );
-    });
+    // A large batch's callers are answered a chunk per turn of the event loop, so their replies go out
+    // while the next calls already come in, instead of the whole batch moving in lock-step.
+    for (let start = 0; start < live.length; start += SETTLE_CHUNK) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      live.slice(start, start + SETTLE_CHUNK).forEach((item, offset) => {
+        const outcome = outcomes[start + offset];
+        if (outcome === undefined) return;
+        if ('value' in outcome) item.resolve(outcome.value);
+        else
+          item.reject(
+            operation === 'encrypt'
+              ? encryptItemError(outcome.error, keyPath)
+              : decryptItemError(outcome.error, keyPath),
+          );
+      });
+    }
   }
 
   /**

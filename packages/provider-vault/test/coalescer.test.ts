@@ -39,29 +39,49 @@ describe('coalescer', () => {
     assert.equal(await result, 'answer:a');
   });
 
-  it('queues calls while one is in flight and sends them as the next bounded batches', async () => {
+  it('queues calls while one is in flight and sends them as bounded batches when the turn ends', async () => {
     const { coalescer, sent } = harness({ maxBatchSize: 4 });
     const first = coalescer.submit('first', testRequestContext());
     const rest = ['b', 'c', 'd', 'e', 'f', 'g'].map((input) => coalescer.submit(input, testRequestContext()));
-    // A full batch of 4 goes out at once; the 2 others wait for a request to finish.
+    // A full batch of 4 goes out at once; the 2 others go when this turn of the event loop ends, while
+    // the first request is still unanswered: bursts of callers overlap instead of moving in lock-step.
     assert.equal(sent.length, 2);
     assert.deepEqual(
       sent[1]?.items.map((item) => item.input),
       ['b', 'c', 'd', 'e'],
     );
-    sent[0]?.answer();
-    await first;
-    await eventually(() => sent.length === 3);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(sent.length, 3, 'the queued calls did not wait for the first request to finish');
     assert.deepEqual(
       sent[2]?.items.map((item) => item.input),
       ['f', 'g'],
     );
-    sent[1]?.answer();
-    sent[2]?.answer();
+    for (const request of sent) request.answer();
+    assert.equal(await first, 'answer:first');
     assert.deepEqual(
       await Promise.all(rest),
       ['b', 'c', 'd', 'e', 'f', 'g'].map((input) => `answer:${input}`),
     );
+  });
+
+  it('keeps at most 16 requests in flight; later calls wait for one to finish', async () => {
+    const { coalescer, sent } = harness({ maxBatchSize: 64 });
+    const calls: Promise<string>[] = [];
+    for (let turn = 0; turn < 20; turn += 1) {
+      calls.push(coalescer.submit(`c${turn}`, testRequestContext())); // one caller per turn of the loop
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(sent.length, 16, 'sixteen requests in flight, no more');
+    sent[0]?.answer();
+    await calls[0];
+    await eventually(() => sent.length === 17);
+    assert.deepEqual(
+      sent[16]?.items.map((item) => item.input),
+      ['c16', 'c17', 'c18', 'c19'],
+      'the four that waited go out together when a request finishes',
+    );
+    for (const request of sent) request.answer();
+    assert.equal((await Promise.all(calls)).length, 20);
   });
 
   it('sends every call alone when disabled', () => {
