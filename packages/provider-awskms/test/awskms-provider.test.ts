@@ -11,7 +11,9 @@ import {
   loadConfigFile,
   silentLogger,
   systemClock,
+  type EncryptResult,
   type ErrorCode,
+  type KeyProvider,
   type Metrics,
   type ProviderContext,
   type RequestContext,
@@ -90,6 +92,21 @@ async function expectCode(
   });
   assert.ok(isTrousseauError(caught));
   return caught;
+}
+
+/** Every ciphertext still decrypts to `plaintext` (older key versions or keys included). */
+async function assertAllOpen(
+  instance: KeyProvider,
+  sealed: readonly EncryptResult[],
+  plaintext: Buffer,
+): Promise<void> {
+  for (const result of sealed) {
+    const opened = await instance.decrypt(
+      { ciphertext: result.ciphertext, keyRef: result.keyRef ?? '' },
+      testRequestContext(),
+    );
+    assert.deepEqual(Buffer.from(opened), plaintext);
+  }
 }
 
 runProviderConformance(`awskms (${BACKEND_KIND})`, async () => {
@@ -316,13 +333,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     assert.ok(afterMove.healthy);
     assert.notEqual(afterMove.keyId, before.keyId);
     assert.equal(afterMove.keyId, fresh.keyId, 'Status and Encrypt agree on the new key id');
-    for (const sealed of [old, fresh]) {
-      const opened = await instance.decrypt(
-        { ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' },
-        ctx(),
-      );
-      assert.deepEqual(Buffer.from(opened), plaintext);
-    }
+    await assertAllOpen(instance, [old, fresh], plaintext);
   });
 
   it(
@@ -356,13 +367,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
         Buffer.from(old.ciphertext.subarray(0, 21)),
         'the new ciphertext is made with the new key material',
       );
-      for (const sealed of [old, fresh]) {
-        const opened = await instance.decrypt(
-          { ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' },
-          ctx(),
-        );
-        assert.deepEqual(Buffer.from(opened), plaintext);
-      }
+      await assertAllOpen(instance, [old, fresh], plaintext);
     },
   );
 

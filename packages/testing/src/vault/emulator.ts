@@ -29,6 +29,17 @@ export interface AppRoleOptions {
   renewable?: boolean;
 }
 
+/** A Kubernetes auth role for {@link VaultEmulator.configureKubernetesAuth}. */
+export interface KubernetesAuthOptions {
+  mount?: string;
+  namespace?: string;
+  role: string;
+  boundServiceAccountNames: string[];
+  boundNamespaces: string[];
+  policies: string[];
+  tokenTtlSeconds: number;
+}
+
 export interface VaultEmulatorOptions {
   /** PEM; when `requestClientCert`, clients without a certificate signed by `ca` are refused. */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestClientCert?: boolean };
@@ -112,15 +123,7 @@ export interface VaultEmulator {
   }): string;
   revokeToken(token: string): void;
   configureAppRole(options: AppRoleOptions): void;
-  configureKubernetesAuth(options: {
-    mount?: string;
-    namespace?: string;
-    role: string;
-    boundServiceAccountNames: string[];
-    boundNamespaces: string[];
-    policies: string[];
-    tokenTtlSeconds: number;
-  }): KubernetesIssuer;
+  configureKubernetesAuth(options: KubernetesAuthOptions): KubernetesIssuer;
   seal(): void;
   unseal(): void;
   /** `sys/health` then answers 429 (unless `standbyok`). */
@@ -507,15 +510,7 @@ class VaultEmulatorServer implements VaultEmulator {
     });
   }
 
-  configureKubernetesAuth(options: {
-    mount?: string;
-    namespace?: string;
-    role: string;
-    boundServiceAccountNames: string[];
-    boundNamespaces: string[];
-    policies: string[];
-    tokenTtlSeconds: number;
-  }): KubernetesIssuer {
+  configureKubernetesAuth(options: KubernetesAuthOptions): KubernetesIssuer {
     const ns = this.#state.namespace(options.namespace ?? '');
     const mountPath = normalizeMount(options.mount, 'kubernetes');
     this.#assertAuthMountFree(mountPath, 'kubernetes', options.namespace);
