@@ -1,5 +1,6 @@
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import type { Broker } from '../broker.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -7,7 +8,11 @@ import type { Metrics } from '../metrics.js';
 import type { RequestScope } from '../request-context.js';
 import { kmsV1beta1Service } from './kms-v1beta1-service.js';
 import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
+import { RewritingConnection } from './http2/rewriting-connection.js';
 import { kmsServices } from './protos.js';
+
+/** How much of a client-supplied authority a log line quotes. */
+const LOGGED_AUTHORITY_CHARS = 64;
 
 export interface KmsGrpcServerOptions {
   readonly broker: Broker;
@@ -22,11 +27,18 @@ export interface KmsGrpcServerOptions {
 /**
  * The KMS front-end: KMS v2 and v1beta1 served by one grpc-js server on one unix socket. Built as a value
  * apart from listen(), so tests and tools can compose it.
+ *
+ * The socket is accepted here, not by grpc-js: each connection reaches grpc-js through a connection
+ * injector, wrapped in a `RewritingConnection` so that the socket path kube-apiserver before 1.32 sends as
+ * `:authority` is accepted (docs/architecture.md, "The socket and HTTP/2").
  */
 export class KmsGrpcServer {
   readonly #server: Server;
   readonly #inFlight = new Set<RequestScope>();
   readonly #logger: Logger;
+  readonly #connections = new Set<Socket>();
+  #listener: NetServer | undefined;
+  #injector: ConnectionInjector | undefined;
   #address: string | undefined;
 
   constructor(options: KmsGrpcServerOptions) {
@@ -47,18 +59,39 @@ export class KmsGrpcServer {
   }
 
   /** Binds to a unix socket path (the file must not exist). */
-  listen(socketPath: string): Promise<void> {
-    const address = `unix://${resolve(socketPath)}`;
-    return new Promise((resolve, reject) => {
-      this.#server.bindAsync(address, ServerCredentials.createInsecure(), (error) => {
-        if (error !== null) {
-          reject(error);
-          return;
-        }
-        this.#address = address;
-        resolve();
+  async listen(socketPath: string): Promise<void> {
+    const path = resolve(socketPath);
+    const injector = this.#server.createConnectionInjector(ServerCredentials.createInsecure());
+    const listener = createServer({ allowHalfOpen: false }, (socket) => this.#accept(socket, injector));
+    await new Promise<void>((resolveListen, reject) => {
+      listener.once('error', reject);
+      listener.listen(path, () => {
+        listener.off('error', reject);
+        resolveListen();
       });
     });
+    listener.on('error', (error) => this.#logger.error({ err: error }, 'the KMS socket listener failed'));
+    this.#listener = listener;
+    this.#injector = injector;
+    this.#address = `unix://${path}`;
+  }
+
+  #accept(socket: Socket, injector: ConnectionInjector): void {
+    this.#connections.add(socket);
+    socket.once('close', () => this.#connections.delete(socket));
+    const connection = new RewritingConnection(socket, {
+      onViolation: (violation) =>
+        this.#logger.warn(
+          { http2Error: violation.http2Error, reason: violation.message },
+          'closed a KMS connection that broke HTTP/2',
+        ),
+      onAuthorityReplaced: (original) =>
+        this.#logger.debug(
+          { authority: original.slice(0, LOGGED_AUTHORITY_CHARS) },
+          'client sent an authority that HTTP/2 refuses (a socket path, as kube-apiserver before 1.32 does); serving it as localhost',
+        ),
+    });
+    injector.injectConnection(connection);
   }
 
   get address(): string | undefined {
@@ -70,6 +103,11 @@ export class KmsGrpcServer {
    * stop (their providers see an aborted signal) and the server is closed.
    */
   async shutdown(graceMs: number): Promise<void> {
+    const listener = this.#listener;
+    const stopped =
+      listener === undefined
+        ? Promise.resolve()
+        : new Promise<void>((resolveClose) => listener.close(() => resolveClose()));
     const drained = new Promise<boolean>((resolve) => this.#server.tryShutdown(() => resolve(true)));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
@@ -81,6 +119,9 @@ export class KmsGrpcServer {
       this.#logger.warn({ graceMs }, 'in-flight calls did not finish in time; cancelling them');
       for (const scope of this.#inFlight) scope.cancel('the server is shutting down');
       this.#server.forceShutdown();
+      this.#injector?.destroy();
+      for (const socket of this.#connections) socket.destroy();
     }
+    await stopped;
   }
 }
