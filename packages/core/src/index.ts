@@ -70,6 +70,8 @@ export {
   ProviderRegistry,
   validateProviderOptions,
   type BuiltinProviders,
+  type ProviderLocation,
+  type ProviderSearchPath,
 } from './registry.js';
 export { abortError, createRequestScope, raceAbort, type RequestScope } from './request-context.js';
 export { createSecretReader, secretRefSchema, type SecretReader, type SecretRef } from './secret-ref.js';
