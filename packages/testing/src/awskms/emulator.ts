@@ -11,6 +11,7 @@ import {
 import { KmsError } from './kms-error.js';
 import { verifySigV4, type AwsCredential } from './sigv4.js';
 import { readBody } from '../read-body.js';
+import { RequestHold } from '../request-hold.js';
 
 export type { AwsCredential } from './sigv4.js';
 export type { KeyMetadataJson, KeyOrigin, KeyState } from './key-store.js';
@@ -33,9 +34,14 @@ export interface AwsKmsFaults {
   dropConnections: boolean;
   /** The next `count` requests (after any already queued) fail with `kind`, whatever they ask. */
   failNext(count: number, kind: AwsKmsFaultKind): void;
+  /**
+   * While true, requests arrive (and are logged and counted) but get no answer, as on a hung server;
+   * turning it off lets them go on, through whatever faults are set by then.
+   */
+  holdRequests: boolean;
   /** How many queued failures are left. */
   readonly pending: number;
-  /** Clears every fault: no latency, no drops, no queued failures. */
+  /** Clears every fault: no latency, no drops, no held requests, no queued failures. */
   reset(): void;
 }
 
@@ -75,6 +81,8 @@ export interface AwsKmsEmulator {
   readonly faults: AwsKmsFaults;
   /** Every request received, oldest first (faulted and dropped ones included). */
   readonly requests: readonly AwsKmsRequestRecord[];
+  /** Requests received so far, counted on arrival (held and faulted ones included); never reset. */
+  readonly received: number;
   clearRequests(): void;
   /**
    * Creates a symmetric encryption key (Enabled). `origin: 'AWS_CLOUDHSM'` makes a key as if in a CloudHSM
@@ -109,7 +117,16 @@ const MAX_BODY_BYTES = 1024 * 1024;
 class Faults implements AwsKmsFaults {
   latencyMs = 0;
   dropConnections = false;
+  readonly hold = new RequestHold();
   readonly #queue: AwsKmsFaultKind[] = [];
+
+  get holdRequests(): boolean {
+    return this.hold.held;
+  }
+
+  set holdRequests(value: boolean) {
+    this.hold.held = value;
+  }
 
   failNext(count: number, kind: AwsKmsFaultKind): void {
     if (!Number.isInteger(count) || count < 0) throw new RangeError('count must be a non-negative integer');
@@ -127,6 +144,7 @@ class Faults implements AwsKmsFaults {
   reset(): void {
     this.latencyMs = 0;
     this.dropConnections = false;
+    this.hold.held = false;
     this.#queue.length = 0;
   }
 }
@@ -403,6 +421,8 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       at: Date.now(),
     };
     requests.push(record);
+    faults.hold.arrive();
+    if (faults.hold.held) await faults.hold.pass();
     if (faults.dropConnections) {
       drop(request, record);
       return;
@@ -485,6 +505,9 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     credentials,
     faults,
     requests,
+    get received() {
+      return faults.hold.received;
+    },
     clearRequests: () => {
       requests.length = 0;
     },
@@ -512,6 +535,7 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       store.rotateKeyMaterial(keyId);
     },
     close: () => {
+      faults.hold.held = false;
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -28,6 +28,7 @@ import {
   toBase64Url,
 } from './wire.js';
 import { readBody } from '../read-body.js';
+import { RequestHold } from '../request-hold.js';
 
 export interface AzureKeyVaultEmulatorOptions {
   /** Serve HTTPS with this key and certificate (PEM). Without it the emulator serves plain HTTP. */
@@ -67,6 +68,11 @@ export interface AzureFaults {
   tokenEndpointDown: boolean;
   /** Every authenticated Key Vault request gets 403 `Forbidden` / `ForbiddenByRbac` (role removed). */
   forbidden: boolean;
+  /**
+   * While true, requests (Key Vault and token endpoint) arrive and are counted but get no answer, as on a
+   * hung server; turning it off lets them go on, through whatever faults are set by then.
+   */
+  holdRequests: boolean;
   /** The next `count` Key Vault requests answer `status` (429 with `Retry-After`, or 500/503). */
   failNext(count: number, status: 429 | 500 | 503, retryAfterSeconds?: number): void;
   /** Clears every fault. */
@@ -87,7 +93,10 @@ export interface AzureKeyVaultEmulator {
    */
   clientAssertion: string | undefined;
   readonly faults: AzureFaults;
+  /** Requests answered so far (recorded when answered, so a held request is not in it yet). */
   readonly requests: readonly AzureRequestRecord[];
+  /** Requests received so far, counted on arrival (held and dropped ones included); never reset. */
+  readonly received: number;
   clearRequests(): void;
   /** Issues a valid access token directly (for a test's own TokenCredential or raw requests). */
   issueToken(): string;
@@ -127,12 +136,19 @@ export async function startAzureKeyVaultEmulator(
   const records: AzureRequestRecord[] = [];
   let pendingFailures: { count: number; status: 429 | 500 | 503; retryAfterSeconds: number } | undefined;
   let clientAssertion: string | undefined;
+  const hold = new RequestHold();
 
   const faults: AzureFaults = {
     latencyMs: options.latencyMs ?? 0,
     dropConnections: false,
     tokenEndpointDown: false,
     forbidden: false,
+    get holdRequests() {
+      return hold.held;
+    },
+    set holdRequests(value: boolean) {
+      hold.held = value;
+    },
     failNext(count, status, retryAfterSeconds = 0) {
       pendingFailures = count > 0 ? { count, status, retryAfterSeconds } : undefined;
     },
@@ -141,6 +157,7 @@ export async function startAzureKeyVaultEmulator(
       this.dropConnections = false;
       this.tokenEndpointDown = false;
       this.forbidden = false;
+      hold.held = false;
       pendingFailures = undefined;
     },
   };
@@ -155,6 +172,7 @@ export async function startAzureKeyVaultEmulator(
   };
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    hold.arrive();
     const url = new URL(request.url ?? '/', 'http://emulator');
     const body = await readBody(request, MAX_BODY_BYTES, () => new Error('request body too large'));
     const path = url.pathname;
@@ -172,6 +190,7 @@ export async function startAzureKeyVaultEmulator(
       });
     };
 
+    if (hold.held) await hold.pass();
     if (faults.dropConnections) {
       request.socket.destroy();
       return;
@@ -523,6 +542,9 @@ export async function startAzureKeyVaultEmulator(
     },
     faults,
     requests: records,
+    get received() {
+      return hold.received;
+    },
     clearRequests() {
       records.length = 0;
     },
@@ -549,6 +571,7 @@ export async function startAzureKeyVaultEmulator(
     async close() {
       if (closed) return;
       closed = true;
+      hold.held = false;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -10,6 +10,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { RequestHold } from '../request-hold.js';
 import { VaultHandler, type VaultResponse } from './handler.js';
 import type { VaultCapability } from './policy.js';
 import { normalizeMount, normalizeNamespace, VaultState } from './state.js';
@@ -74,6 +75,11 @@ export interface VaultFaults {
   dropConnections: boolean;
   /** Stop listening (connections are refused) but keep the port; turning it off listens again. */
   refuseConnections: boolean;
+  /**
+   * While true, requests arrive (and are logged and counted) but get no answer, as on a hung server;
+   * turning it off lets them go on, through whatever faults are set by then.
+   */
+  holdRequests: boolean;
 }
 
 export interface VaultRequestRecord {
@@ -131,6 +137,8 @@ export interface VaultEmulator {
   /** `sys/health` then answers 501 and everything else 503. */
   setInitialized(initialized: boolean): void;
   readonly faults: VaultFaults;
+  /** Requests received so far, counted on arrival (held and faulted ones included); never reset. */
+  readonly received: number;
   /** Never holds tokens or plaintext. */
   readonly requests: ReadonlyArray<VaultRequestRecord>;
   clearRequests(): void;
@@ -167,7 +175,16 @@ class Faults implements VaultFaults {
   constructor(
     private readonly failures: PendingFailure[],
     private readonly onRefuse: (refuse: boolean) => void,
+    private readonly hold: RequestHold,
   ) {}
+
+  get holdRequests(): boolean {
+    return this.hold.held;
+  }
+
+  set holdRequests(value: boolean) {
+    this.hold.held = value;
+  }
 
   failNext(count: number, status: FaultStatus, options?: { path?: string | RegExp }): void {
     if (count > 0) this.failures.push({ remaining: count, status, path: options?.path });
@@ -190,6 +207,7 @@ class VaultEmulatorServer implements VaultEmulator {
   readonly #sockets = new Set<Socket>();
   readonly #requests: VaultRequestRecord[] = [];
   readonly #failures: PendingFailure[] = [];
+  readonly #hold = new RequestHold();
   readonly #now: () => number;
   readonly #scheme: 'http' | 'https';
   readonly #maxRequestLog: number;
@@ -242,7 +260,7 @@ class VaultEmulatorServer implements VaultEmulator {
     this.#server.on('error', () => {
       // A re-listen that fails (port taken) leaves the emulator refusing; nothing else to do.
     });
-    this.faults = new Faults(this.#failures, (value) => this.#setRefusing(value));
+    this.faults = new Faults(this.#failures, (value) => this.#setRefusing(value), this.#hold);
   }
 
   async listen(): Promise<void> {
@@ -266,6 +284,10 @@ class VaultEmulatorServer implements VaultEmulator {
 
   get unsealKey(): string {
     return this.#state.unsealKey;
+  }
+
+  get received(): number {
+    return this.#hold.received;
   }
 
   get requests(): ReadonlyArray<VaultRequestRecord> {
@@ -296,6 +318,7 @@ class VaultEmulatorServer implements VaultEmulator {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#hold.held = false;
     const listening = this.#server.listening;
     this.#destroySockets();
     if (listening) {
@@ -346,6 +369,7 @@ class VaultEmulatorServer implements VaultEmulator {
   }
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#hold.arrive();
     const raw = await this.#readBody(req);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const headerNs = req.headers['x-vault-namespace'];
@@ -375,6 +399,7 @@ class VaultEmulatorServer implements VaultEmulator {
       at: this.#now(),
     });
 
+    if (this.#hold.held) await this.#hold.pass();
     const latency = this.faults.latencyMs;
     if (latency > 0) await delay(latency);
     if (this.faults.dropConnections) {
