@@ -2,7 +2,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import {
+  abortError,
   keyIdDigest,
+  raceAbort,
   TrousseauError,
   type DecryptInput,
   type EncryptResult,
@@ -34,7 +36,8 @@ function associatedData(keyRef: string): Buffer {
 /**
  * AES-256-GCM with keys from a key-ring file. The payload is nonce (12) | ciphertext | tag (16); the key
  * name travels in the envelope's key reference. The file is re-read when it changes (checked at every
- * health check), so a rotation in the file reaches the apiserver as a new key id.
+ * health check), so a rotation in the file reaches the apiserver as a new key id. Encrypt and decrypt use
+ * the ring in memory: they keep working while the file is unreadable.
  */
 export class LocalKeyProvider implements KeyProvider {
   readonly capabilities = { batching: false } as const;
@@ -42,6 +45,8 @@ export class LocalKeyProvider implements KeyProvider {
   readonly #context: ProviderContext;
   #ring: KeyRing;
   #fileVersion: string;
+  /** The re-read of the file in progress, shared by concurrent status checks. */
+  #reload: Promise<void> | undefined;
   #closed = false;
 
   private constructor(file: string, ring: KeyRing, fileVersion: string, context: ProviderContext) {
@@ -74,19 +79,18 @@ export class LocalKeyProvider implements KeyProvider {
     return `local:${keyRef}:${keyIdDigest([keyRef, material.toString('base64')])}`;
   }
 
-  #assertOpen(): void {
+  /** Refuses a call after close, and one whose caller has already gone or run out of time. */
+  #assertCallable(request: RequestContext, what: string): void {
     if (this.#closed) throw new TrousseauError('TROUSSEAU_ERR_SHUTTING_DOWN', 'local provider is closed');
+    if (request.signal.aborted) throw abortError(request.signal, what);
   }
 
-  async encrypt(plaintext: Uint8Array, _request: RequestContext): Promise<EncryptResult> {
-    this.#assertOpen();
+  async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
+    this.#assertCallable(request, 'local encrypt');
     const keyRef = this.#ring.current;
     const key = this.#ring.keys.get(keyRef);
     if (key === undefined)
-      throw new TrousseauError(
-        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
-        `current key "${keyRef}" is missing`,
-      );
+      throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_GONE', `current key "${keyRef}" is missing`);
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(associatedData(keyRef));
@@ -98,13 +102,15 @@ export class LocalKeyProvider implements KeyProvider {
     };
   }
 
-  async decrypt(input: DecryptInput, _request: RequestContext): Promise<Uint8Array> {
-    this.#assertOpen();
+  async decrypt(input: DecryptInput, request: RequestContext): Promise<Uint8Array> {
+    this.#assertCallable(request, 'local decrypt');
     const key = this.#ring.keys.get(input.keyRef);
     if (key === undefined) {
+      // The key was removed from the ring (or never in it): what it encrypted cannot be read until the
+      // ring holds it again.
       throw new TrousseauError(
-        'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
-        `ciphertext names key "${input.keyRef}", which is not in the key ring ${this.#file}`,
+        'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+        `ciphertext names key "${input.keyRef}", which is not in the key ring ${this.#file}; restore it from a backup of the ring`,
       );
     }
     if (input.ciphertext.length < NONCE_BYTES + TAG_BYTES + 1) {
@@ -134,19 +140,19 @@ export class LocalKeyProvider implements KeyProvider {
     }
   }
 
-  async status(_request: RequestContext): Promise<ProviderStatus> {
-    this.#assertOpen();
+  /**
+   * Re-reads the key ring when the file changed. A read that hangs (a stuck network file system) cannot be
+   * cancelled, so the call stops waiting for it at its deadline; later checks share the read in progress
+   * rather than starting more.
+   */
+  async status(request: RequestContext): Promise<ProviderStatus> {
+    this.#assertCallable(request, 'local status');
     const current = this.#currentKeyId();
     try {
-      const version = await fileVersion(this.#file);
-      if (version !== this.#fileVersion) {
-        this.#ring = await readKeyRing(this.#file);
-        this.#fileVersion = version;
-        this.#context.logger.info(
-          { keyFile: this.#file, current: this.#ring.current },
-          'reloaded local key ring',
-        );
-      }
+      this.#reload ??= this.#reloadIfChanged().finally(() => {
+        this.#reload = undefined;
+      });
+      await raceAbort(this.#reload, request.signal, 'local status');
     } catch (error) {
       return {
         healthy: false,
@@ -155,6 +161,16 @@ export class LocalKeyProvider implements KeyProvider {
       };
     }
     return { healthy: true, keyId: this.#currentKeyId() };
+  }
+
+  async #reloadIfChanged(): Promise<void> {
+    const version = await fileVersion(this.#file);
+    if (version === this.#fileVersion) return;
+    const ring = await readKeyRing(this.#file);
+    if (this.#closed) return;
+    this.#ring = ring;
+    this.#fileVersion = version;
+    this.#context.logger.info({ keyFile: this.#file, current: ring.current }, 'reloaded local key ring');
   }
 
   #currentKeyId(): string {
