@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DockerfileParser, type Copy, type Dockerfile, type From, type Instruction } from 'dockerfile-ast';
+import { DERIVED_DOCKERFILE, derivedRecipe, instructionsOf, parseStages } from './support/derived-recipe.js';
 import { repoPath } from './support/paths.js';
 
 const text = readFileSync(repoPath('Dockerfile'), 'utf8');
@@ -179,5 +180,63 @@ describe('Dockerfile', () => {
       .map((line) => line.trim());
     for (const pattern of ['**/node_modules', '**/dist', '.git'])
       assert.ok(ignore.includes(pattern), pattern);
+  });
+});
+
+describe('Dockerfile.derived: the recipe for an image with a third-party provider', () => {
+  const derived = parseStages(DERIVED_DOCKERFILE);
+  const providers = derived.stages.find((stage) => stage.name === 'providers');
+  const last = derived.stages.at(-1);
+  // The server's install in our image: the directory whose <bin> the ENTRYPOINT runs (/app).
+  const bin = serverPackage.bin['trousseau']?.replace(/^\.\//, '') ?? '';
+  const entrypoint = runtime ? keyword(runtime, 'ENTRYPOINT').at(-1) : undefined;
+  const installDir = entrypoint ? (jsonArgs(entrypoint)[1] ?? '').replace(`/${bin}`, '') : '';
+
+  it('installs with npm on the same pinned Node base as our image, which has no npm', () => {
+    assert.ok(providers && runtime);
+    const ours = all.find((stage) => stage.name === 'build');
+    assert.equal(providers.image, ours?.image, 'the same node:<tag>@sha256:<digest> as our build stage');
+    assert.equal(runtime.image, ours?.image);
+    assert.ok(
+      keyword(runtime, 'RUN').some((run) =>
+        /rm -rf [^&]*\/usr\/local\/bin\/npm\b/.test(run.getArgumentsContent() ?? ''),
+      ),
+      'our runtime stage removes npm, so the recipe cannot run npm on our image',
+    );
+    const install = derivedRecipe();
+    for (const flag of ['--omit=dev', '--legacy-peer-deps'])
+      assert.ok(install.npmInstallFlags.includes(flag), `npm install ${flag}`);
+  });
+
+  it("installs into the providers directory the server searches by default, inside the server's install", () => {
+    assert.equal(installDir, '/app');
+    assert.equal(derivedRecipe().providersDir, `${installDir}/providers`);
+  });
+
+  it('adds that one directory to our image, root-owned, and changes nothing else', () => {
+    assert.ok(last);
+    assert.notEqual(last.name, 'providers');
+    assert.match(last.image, /^trousseau:/, 'FROM our image (the name the kustomize base deploys)');
+    const copies = instructionsOf(last, 'COPY').concat(instructionsOf(last, 'ADD'));
+    assert.equal(copies.length, 1, 'one COPY');
+    const copy = copies[0] as Copy | undefined;
+    assert.ok(copy);
+    const flags = copy.getFlags().map((flag) => `${flag.getName()}=${flag.getValue() ?? ''}`);
+    assert.deepEqual(flags.sort(), ['chown=0:0', 'from=providers']);
+    const { providersDir } = derivedRecipe();
+    assert.deepEqual(
+      copy.getArguments().map((argument) => argument.getValue()),
+      [providersDir, providersDir],
+    );
+    for (const name of ['RUN', 'USER', 'ENTRYPOINT', 'CMD', 'WORKDIR', 'ENV'])
+      assert.deepEqual(instructionsOf(last, name), [], `no ${name}: ours stays`);
+  });
+
+  it('sends only the packed provider to the build', () => {
+    const ignore = readFileSync(`${DERIVED_DOCKERFILE}.dockerignore`, 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    assert.deepEqual(ignore, ['*', '!*.tgz']);
   });
 });
