@@ -17,6 +17,7 @@ import {
 import { buildCredential } from './credentials.js';
 import { mapAzureError, type AzureOperation } from './errors.js';
 import { azureKeyId, encodeKeyRef, maxPlaintextBytes, parseKeyRef } from './key-ref.js';
+import { SharedWork } from './shared-work.js';
 import type { AzureOptions } from './options.js';
 
 /** What the provider knows of the key version new data keys are wrapped with. */
@@ -52,7 +53,7 @@ export class AzureKeyProvider implements KeyProvider {
   #clients: Promise<Clients> | undefined;
   #current: KeyState | undefined;
   #lastGoodKeyId: string | undefined;
-  #refreshing: Promise<KeyState> | undefined;
+  readonly #refreshes: SharedWork<KeyState>;
   /** Key sizes of versions seen, to reject a ciphertext of the wrong length without a round trip. */
   readonly #bitsByVersion = new Map<string, number>();
   #closed = false;
@@ -61,6 +62,7 @@ export class AzureKeyProvider implements KeyProvider {
     this.#options = options;
     this.#context = context;
     this.#labels = { provider: context.instanceName };
+    this.#refreshes = new SharedWork(options.timeoutSeconds * 1000);
   }
 
   get capabilities(): ProviderCapabilities {
@@ -218,18 +220,11 @@ export class AzureKeyProvider implements KeyProvider {
 
   /**
    * One refresh for all the encrypts that find the cached state stale at once (a burst at start): it runs
-   * under its own `timeoutSeconds` bound, and each caller still waits no longer than its own deadline.
+   * under its own `timeoutSeconds` bound, each caller still waits no longer than its own deadline, and it
+   * is abandoned (no request, no retry) once every caller has gone.
    */
   #sharedRefresh(clients: Clients, signal: AbortSignal): Promise<KeyState> {
-    if (this.#refreshing === undefined) {
-      const refreshing = this.#refresh(clients, AbortSignal.timeout(this.#options.timeoutSeconds * 1000));
-      this.#refreshing = refreshing;
-      const clear = (): void => {
-        if (this.#refreshing === refreshing) this.#refreshing = undefined;
-      };
-      refreshing.then(clear, clear);
-    }
-    return raceAbort(this.#refreshing, signal, 'azure getKey');
+    return this.#refreshes.join(signal, 'azure getKey', (shared) => this.#refresh(clients, shared));
   }
 
   /** Reads the key version new data keys use (the pinned one or the latest) and caches what it says. */

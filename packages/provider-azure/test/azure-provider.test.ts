@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isTrousseauError, isValidKeyId, type Metrics, type ProviderStatus } from '@trousseau/core';
-import { runProviderConformance, testRequestContext } from '@trousseau/testing';
+import { testRequestContext } from '@trousseau/testing';
 import { AzureKeyProvider } from '../src/azure-provider.js';
 import { parseKeyRef } from '../src/key-ref.js';
 import { azureOptionsSchema } from '../src/options.js';
@@ -30,20 +30,6 @@ function healthyKeyId(status: ProviderStatus): string {
   assert.ok(status.healthy, `expected healthy, got ${JSON.stringify(status)}`);
   return status.keyId;
 }
-
-runProviderConformance('azure (real SDK, emulator over TLS)', async () => {
-  const fixture = await startAzureFixture();
-  return {
-    provider: fixture.provider(),
-    breakBackend: async () => {
-      fixture.emulator.faults.dropConnections = true;
-    },
-    restoreBackend: async () => {
-      fixture.emulator.faults.reset();
-    },
-    cleanup: () => fixture.cleanup(),
-  };
-});
 
 describe('azure provider', () => {
   let fixture: AzureFixture;
