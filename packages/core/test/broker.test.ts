@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Broker,
   createRequestScope,
@@ -18,13 +17,21 @@ class SwitchableProvider implements KeyProvider {
   keyId = 'key-A';
   statusKeyId: string | undefined;
   hold: Promise<void> | undefined;
+  /** Settles once an encrypt has read the key and waits at `hold`. */
+  readonly atHold: Promise<void>;
+  #reachedHold: () => void = () => undefined;
   /** When set, status waits for it, then answers unhealthy with the key id it read when it began. */
   failingStatusHold: Promise<void> | undefined;
   statusThrows = false;
   closed = false;
 
+  constructor() {
+    this.atHold = new Promise((resolve) => (this.#reachedHold = resolve));
+  }
+
   async encrypt(plaintext: Uint8Array): Promise<EncryptResult> {
     const keyId = this.keyId; // the key is read when the call begins ...
+    this.#reachedHold();
     await this.hold; // ... and the answer may come back much later
     return { ciphertext: Buffer.from(plaintext), keyId };
   }
@@ -72,7 +79,7 @@ describe('broker key id tracking', () => {
     let release: () => void = () => undefined;
     provider.hold = new Promise((resolve) => (release = resolve));
     const slow = broker.encrypt(randomBytes(32), request()); // reads key-A, then waits
-    await sleep(10);
+    await provider.atHold;
     provider.keyId = 'key-B'; // the key rotates meanwhile, and a health check sees it
     await broker.refreshHealth();
     assert.equal(broker.status().keyId, 'key-B');

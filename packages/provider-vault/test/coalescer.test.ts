@@ -114,7 +114,7 @@ describe('coalescer', () => {
     void coalescer.submit('stuck', testRequestContext()).catch(() => undefined);
     const queued = coalescer.submit('next', testRequestContext());
     assert.equal(sent.length, 1);
-    await eventually(() => sent.length === 2, 2_000);
+    await eventually(() => sent.length === 2);
     sent[1]?.answer();
     assert.equal(await queued, 'answer:next');
     sent[0]?.answer();

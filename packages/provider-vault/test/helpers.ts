@@ -155,8 +155,11 @@ export async function tokenAuth(
   return { auth: { method: 'token', token: { file } }, token, file };
 }
 
-/** Waits until `check` holds, polling every 10 ms, at most `timeoutMs`. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+/**
+ * Waits until `check` holds, polling every 10 ms, at most `timeoutMs`: a bound for a broken build, sized
+ * for a loaded CI machine; a check that holds ends the wait at once.
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error('condition not met in time');

@@ -23,7 +23,7 @@ describe('vault provider under DEBUG=*', () => {
     const plaintext = randomBytes(32);
     const child = fileURLToPath(new URL('./debug-child.js', import.meta.url));
     const { stdout, stderr } = await run(process.execPath, [child], {
-      timeout: 20_000,
+      timeout: 60_000, // a bound for a hung child, sized for a loaded CI machine
       env: {
         ...process.env,
         DEBUG: '*',

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { KmsClient } from '@trousseau/core';
 import { createKeyRingFile } from '@trousseau/provider-local';
+import { waitUntil } from '@trousseau/testing';
 import { PACKAGE_DIR, removeDir, runCli, scratchDir, startServe, startTestServer } from './helpers.js';
 
 async function localConfig(dir: string, extra = ''): Promise<string> {
@@ -178,14 +179,28 @@ describe('trousseau serve', () => {
   });
 
   it('finishes in-flight calls before it stops', async () => {
-    const t = await startTestServer();
-    t.faulty.faults.delayMs = 300;
-    const inFlight = t.client.encrypt(randomBytes(32), 'draining', 5_000);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The drain bound is far away: the call finishes because the server waits for it, not in time.
+    const t = await startTestServer({ drainTimeoutMs: 60_000 });
+    let release: () => void = () => undefined;
+    t.faulty.faults.hold = new Promise((resolve) => (release = resolve));
+    const order: string[] = [];
+    const inFlight = t.client.encrypt(randomBytes(32), 'draining', 60_000);
+    inFlight.then(
+      () => order.push('answered'),
+      () => undefined, // awaited below
+    );
+    // close() starts only once the call has reached the provider, where it is held.
+    await waitUntil(() => t.faulty.calls === 1, 'the call reached the provider');
     const closing = t.server.close();
+    closing.then(
+      () => order.push('closed'),
+      () => undefined, // awaited below
+    );
+    release();
     const response = await inFlight;
     assert.ok(response.ciphertext.length > 0);
     await closing;
+    assert.deepEqual(order, ['answered', 'closed'], 'close() waited for the call in flight');
     await assert.rejects(stat(t.socket), /ENOENT/);
     await t.close();
   });
@@ -199,15 +214,15 @@ describe('stopping with calls that will not finish', () => {
       () => undefined,
       (error: { code?: number }) => error,
     );
-    for (let wait = 0; t.faulty.calls === 0 && wait < 40; wait += 1)
-      await new Promise((r) => setTimeout(r, 25));
+    await waitUntil(() => t.faulty.calls === 1, 'the call reached the provider');
     await t.server.close();
     const failure = await stuck;
     assert.ok(
       failure !== undefined && typeof failure.code === 'number' && failure.code !== 0,
       'the stuck call failed',
     );
-    assert.equal(t.faulty.aborted, 1, 'the provider saw its request cancelled');
+    await waitUntil(() => t.faulty.aborted > 0, 'the provider saw its request cancelled');
+    assert.equal(t.faulty.aborted, 1, 'the provider saw its request cancelled, once');
     await t.close();
   });
 });

@@ -107,7 +107,8 @@ export function runCli(
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+    // A bound for a hung CLI, sized for a loaded CI machine: a CLI that works exits long before it.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -143,7 +144,9 @@ export function startServe(args: string[], options: { cwd?: string } = {}): Serv
   return {
     output: () => output,
     exited,
-    waitFor(text, timeoutMs = 10_000) {
+    // A bound for a server that never gets there, sized for a loaded CI machine (starting node, loading
+    // a provider package): a server that works logs the line long before it.
+    waitFor(text, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           if (output.includes(text)) {

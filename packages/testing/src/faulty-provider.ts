@@ -13,6 +13,11 @@ import {
 export interface ProviderFaults {
   /** Delay before each encrypt/decrypt answers (honours the request signal). */
   delayMs: number;
+  /**
+   * Encrypt/decrypt wait for it to settle before going on (the request signal cuts the wait short): a
+   * test holds calls inside the provider for as long as it needs, with no timing involved.
+   */
+  hold: Promise<void> | undefined;
   /** Thrown by encrypt/decrypt instead of calling the wrapped provider. */
   callError: Error | undefined;
   /** Answered by status instead of asking the wrapped provider. */
@@ -28,6 +33,7 @@ export interface ProviderFaults {
 export class FaultyProvider implements KeyProvider {
   readonly faults: ProviderFaults = {
     delayMs: 0,
+    hold: undefined,
     callError: undefined,
     status: undefined,
     statusError: undefined,
@@ -48,13 +54,13 @@ export class FaultyProvider implements KeyProvider {
 
   async #before(request: RequestContext): Promise<void> {
     this.calls += 1;
-    if (this.faults.delayMs > 0) {
-      try {
-        await sleep(this.faults.delayMs, undefined, { signal: request.signal });
-      } catch (error) {
-        this.aborted += 1;
-        throw error;
-      }
+    const { delayMs, hold } = this.faults;
+    try {
+      if (delayMs > 0) await sleep(delayMs, undefined, { signal: request.signal });
+      if (hold !== undefined) await settledOrAborted(hold, request.signal);
+    } catch (error) {
+      this.aborted += 1;
+      throw error;
     }
     if (this.faults.callError !== undefined) throw this.faults.callError;
   }
@@ -77,6 +83,27 @@ export class FaultyProvider implements KeyProvider {
   close(): Promise<void> {
     return this.#inner.close();
   }
+}
+
+const asError = (value: unknown): Error => (value instanceof Error ? value : new Error(String(value)));
+
+/** Resolves when `hold` does; rejects with the signal's reason if the signal aborts first. */
+function settledOrAborted(hold: Promise<void>, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(asError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    hold.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(asError(error));
+      },
+    );
+  });
 }
 
 /**

@@ -2,6 +2,7 @@
 export { runProviderConformance, type ConformanceOptions, type ConformanceSubject } from './conformance.js';
 export { FaultyProvider, faultyProviderDefinition, type ProviderFaults } from './faulty-provider.js';
 export { testRequestContext } from './request-context.js';
+export { waitUntil, type WaitUntilOptions } from './wait-until.js';
 export { createTestProviderContext, type TestProviderContextOptions } from './provider-context.js';
 export { FileBackend } from './file-backend.js';
 export { createTestCertificates, type TestCertificates } from './certificates.js';
