@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isTrousseauError, isValidKeyId, type Metrics, type ProviderStatus } from '@trousseau/core';
-import { testRequestContext } from '@trousseau/testing';
+import { testRequestContext, waitUntil } from '@trousseau/testing';
 import { AzureKeyProvider } from '../src/azure-provider.js';
 import { parseKeyRef } from '../src/key-ref.js';
 import { azureOptionsSchema } from '../src/options.js';
@@ -232,32 +232,37 @@ describe('azure provider', () => {
     const p = fixture.provider();
     try {
       const sealed = await p.encrypt(randomBytes(32), ctx());
-      // The token is revoked and Key Vault slow: the unwrap below is answered 401 only after close().
+      // The token is revoked and Key Vault holds the unwrap below: it is answered 401 only after close().
       fixture.emulator.revokeTokens();
-      fixture.emulator.faults.latencyMs = 300;
       fixture.emulator.clearRequests();
-      const inFlight = p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx());
+      fixture.emulator.faults.holdRequests = true;
+      const arrived = fixture.emulator.received;
+      const inFlight = p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx(60_000));
       const settled = inFlight.then(
         () => undefined,
         (error: unknown) => error,
       );
-      // close() once Key Vault has the request (it is answered after `latencyMs`).
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitUntil(() => fixture.emulator.received > arrived, 'Key Vault has the unwrap');
       await p.close();
+      fixture.emulator.faults.holdRequests = false;
       const error = await settled;
       assert.ok(isTrousseauError(error), `expected a TrousseauError, got ${String(error)}`);
       assert.equal(error.code, 'TROUSSEAU_ERR_SHUTTING_DOWN', error.message);
-      // Let any retry still scheduled run: nothing may reach Entra ID or Key Vault after the 401s.
-      fixture.emulator.faults.latencyMs = 0;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The call has settled, so its SDK pipeline (retries and logins included) has ended; the held
+      // unwrap is answered once released.
+      await waitUntil(
+        () => fixture.emulator.requests.some((entry) => entry.kind === 'keyvault'),
+        'Key Vault has answered the unwrap',
+      );
+      const requests = fixture.emulator.requests;
       assert.deepEqual(
-        fixture.emulator.requests.filter((entry) => entry.kind === 'token'),
+        requests.filter((entry) => entry.kind === 'token'),
         [],
         'no new credential logged in after close()',
       );
       assert.ok(
-        fixture.emulator.requests.every((entry) => entry.kind === 'keyvault' && entry.status === 401),
-        `only the refused unwrap reached the emulator: ${JSON.stringify(fixture.emulator.requests)}`,
+        requests.every((entry) => entry.kind === 'keyvault' && entry.status === 401),
+        `only refused unwraps reached the emulator: ${JSON.stringify(requests)}`,
       );
     } finally {
       fixture.emulator.faults.reset();
