@@ -12,7 +12,12 @@ const providerEntrySchema = z.strictObject({
       INSTANCE_NAME_PATTERN,
       'must be 1-63 characters of a-z, 0-9 and "-", starting and ending alphanumeric',
     ),
-  type: z.string().min(1, 'must name a built-in provider (local, vault, awskms, azure) or an npm package'),
+  type: z
+    .string()
+    .min(
+      1,
+      'must name a built-in provider (local, vault, awskms, azure), an npm package or a file in a providers directory',
+    ),
   config: z.record(z.string(), z.unknown()).default({}),
 });
 
