@@ -18,18 +18,20 @@ type UnaryMethod = (
 ) => void;
 
 /**
- * A client for a KMS plugin socket, dialled the way kube-apiserver dials it (`unix://`, authority
- * `localhost`, insecure, wait-for-ready, a deadline per call). Used by the operator CLI, tests and bench.
+ * A client for a KMS plugin socket, dialled the way kube-apiserver dials it (`unix://`, insecure,
+ * wait-for-ready, a deadline per call). The authority is `localhost`, as kube-apiserver sends from 1.32;
+ * `authority: socketPath` dials the way older ones did (grpc-go sent the socket path). Used by the
+ * operator CLI, tests and bench.
  */
 export class KmsClient {
   readonly v2: Client;
   readonly v1beta1: Client;
   readonly #timeoutMs: number;
 
-  constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
+  constructor(socketPath: string, options: { timeoutMs?: number; authority?: string } = {}) {
     const services = kmsServices();
     const address = `unix://${resolve(socketPath)}`;
-    const channelOptions = { 'grpc.default_authority': 'localhost' };
+    const channelOptions = { 'grpc.default_authority': options.authority ?? 'localhost' };
     this.v2 = new services.v2(address, credentials.createInsecure(), channelOptions);
     this.v1beta1 = new services.v1beta1(address, credentials.createInsecure(), channelOptions);
     this.#timeoutMs = options.timeoutMs ?? 3_000;

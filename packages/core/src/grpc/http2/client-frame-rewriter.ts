@@ -82,7 +82,10 @@ export class ClientFrameRewriter {
     const take = Math.min(PREFACE.length - this.#prefaceSeen, chunk.length - offset);
     const part = chunk.subarray(offset, offset + take);
     if (!part.equals(PREFACE.subarray(this.#prefaceSeen, this.#prefaceSeen + take))) {
-      throw new Http2ProtocolViolation('PROTOCOL_ERROR', 'the connection does not start with the HTTP/2 preface');
+      throw new Http2ProtocolViolation(
+        'PROTOCOL_ERROR',
+        'the connection does not start with the HTTP/2 preface',
+      );
     }
     this.#prefaceSeen += take;
     out.push(part);

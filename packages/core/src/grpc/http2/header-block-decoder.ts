@@ -38,15 +38,8 @@ export class HeaderBlockDecoder {
     const fields: HeaderField[] = [];
     let atBlockStart = true;
     while (!decoder.isEmpty()) {
-      if (decoder.decodeBit() === 1) {
-        // Indexed header field (6.1).
-        const entry = this.#table.lookup(decoder.decodeInt());
-        fields.push({ name: entry.name, value: entry.value, neverIndex: false });
-      } else if (decoder.decodeBit() === 1) {
-        // Literal with incremental indexing (6.2.1).
-        fields.push(this.#literal(decoder, true, false));
-      } else if (decoder.decodeBit() === 1) {
-        // Dynamic table size update (6.3).
+      const kind = representation(decoder);
+      if (kind === 'size-update') {
         if (!atBlockStart) {
           throw new Http2ProtocolViolation(
             'COMPRESSION_ERROR',
@@ -62,12 +55,14 @@ export class HeaderBlockDecoder {
         }
         this.#table.updateSize(size);
         continue;
-      } else {
-        // Literal without indexing (6.2.2) or never indexed (6.2.3).
-        const neverIndex = decoder.decodeBit() === 1;
-        fields.push(this.#literal(decoder, false, neverIndex));
       }
       atBlockStart = false;
+      if (kind === 'indexed') {
+        const entry = this.#table.lookup(decoder.decodeInt());
+        fields.push({ name: entry.name, value: entry.value, neverIndex: false });
+      } else {
+        fields.push(this.#literal(decoder, kind === 'incremental', kind === 'never-indexed'));
+      }
     }
     return fields;
   }
@@ -79,6 +74,16 @@ export class HeaderBlockDecoder {
     if (indexed) this.#table.add(name, value, name.length, value.length);
     return { name, value, neverIndex };
   }
+}
+
+type Representation = 'indexed' | 'incremental' | 'size-update' | 'without-indexing' | 'never-indexed';
+
+/** Reads the leading bits that name a field representation (RFC 7541, section 6). */
+function representation(decoder: HpackDecoder): Representation {
+  if (decoder.decodeBit() === 1) return 'indexed'; // 1xxxxxxx (6.1)
+  if (decoder.decodeBit() === 1) return 'incremental'; // 01xxxxxx (6.2.1)
+  if (decoder.decodeBit() === 1) return 'size-update'; // 001xxxxx (6.3)
+  return decoder.decodeBit() === 1 ? 'never-indexed' : 'without-indexing'; // 0001xxxx, 0000xxxx (6.2.3, 6.2.2)
 }
 
 function octets(decoded: Buffer | number[]): string {
