@@ -19,7 +19,7 @@ import {
   type RequestContext,
   type TrousseauError,
 } from '@trousseau/core';
-import { runProviderConformance, testRequestContext } from '@trousseau/testing';
+import { testRequestContext } from '@trousseau/testing';
 import provider, { AwsKmsProvider, awsKmsOptionsSchema } from '../src/index.js';
 import { BACKEND_KIND, startBackend, type TestBackend } from './backend.js';
 
@@ -108,27 +108,6 @@ async function assertAllOpen(
     assert.deepEqual(Buffer.from(opened), plaintext);
   }
 }
-
-runProviderConformance(`awskms (${BACKEND_KIND})`, async () => {
-  const backend = await startBackend();
-  const key = await backend.createKey();
-  const instance = await makeProvider(backend, {
-    keyId: key.arn,
-    encryptionContext: { cluster: 'conformance' },
-  });
-  return {
-    provider: instance,
-    async breakBackend() {
-      if (backend.emulator !== undefined) backend.emulator.faults.dropConnections = true;
-      else await backend.disableKey(key.keyId);
-    },
-    async restoreBackend() {
-      if (backend.emulator !== undefined) backend.emulator.faults.dropConnections = false;
-      else await backend.enableKey(key.keyId);
-    },
-    cleanup: () => backend.close(),
-  };
-});
 
 describe(`awskms provider (${BACKEND_KIND})`, () => {
   let backend: TestBackend;

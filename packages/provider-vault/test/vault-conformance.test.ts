@@ -2,24 +2,44 @@ import { runProviderConformance } from '@trousseau/testing';
 import { providerPolicy, startBackend } from './backend.js';
 import { createFixture, tokenAuth } from './helpers.js';
 
-// The shared contract, for each batch partial-failure behaviour of Vault. The backend "fails" by being
-// sealed (emulator) or by losing its policy (real Vault, which the suite cannot seal).
+// The shared contract, for each batch partial-failure behaviour of Vault. Against the emulator every
+// hook is there: the backend "fails" by being sealed, hangs by holding requests, and rotates the transit
+// key. Against a real Vault it fails by losing its policy, and the checks that need a hung server are
+// reported as skipped (the suite cannot make a real Vault hang).
 for (const batchPartialFailureStatus of [200, 400] as const) {
   runProviderConformance(`vault (partial failure answered ${batchPartialFailureStatus})`, async () => {
     const backend = await startBackend({ batchPartialFailureStatus });
     const fixture = await createFixture(backend);
     const { auth } = await tokenAuth(backend, fixture);
-    const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 1 });
+    // The background key refresh at its longest interval: its requests are not the calls' own, and the
+    // kit counts every request after an aborted call (status reads the key at every check anyway).
+    const provider = await fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
+    const emulator = backend.emulator;
     return {
       provider,
       async breakBackend() {
-        if (backend.emulator !== undefined) backend.emulator.seal();
+        if (emulator !== undefined) emulator.seal();
         else await backend.writePolicy(fixture.policy, []);
       },
       async restoreBackend() {
-        if (backend.emulator !== undefined) backend.emulator.unseal();
-        else await backend.writePolicy(fixture.policy, providerPolicy(backend.transitMount, fixture.keyName));
+        if (emulator !== undefined) {
+          emulator.faults.holdRequests = false;
+          emulator.unseal();
+        } else
+          await backend.writePolicy(fixture.policy, providerPolicy(backend.transitMount, fixture.keyName));
       },
+      rotateKey: () => backend.rotateKey(fixture.keyName),
+      ...(emulator === undefined
+        ? {}
+        : {
+            async holdBackend() {
+              emulator.faults.holdRequests = true;
+            },
+            async releaseBackend() {
+              emulator.faults.holdRequests = false;
+            },
+            backendRequests: () => emulator.received,
+          }),
       async cleanup() {
         await backend.close();
         await fixture.cleanup();
