@@ -16,7 +16,7 @@ export function collectDirs(value: string, previous: readonly string[]): string[
   return [...previous, value];
 }
 
-export interface ProviderSearchOptions {
+interface ProviderSearchOptions {
   /** `--providers-dir` values, in the order given. */
   readonly flags?: readonly string[];
   readonly env?: Readonly<Record<string, string | undefined>>;
