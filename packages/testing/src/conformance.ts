@@ -45,6 +45,8 @@ export interface ConformanceSubject {
   /**
    * Backend requests started so far, counted at the backend (the emulator's count of requests received,
    * the reads of a key file). It must count at least while the backend is held and until it is restored.
+   * Requests the provider makes on its own schedule (a periodic key refresh, a token renewal) are counted
+   * too: give them a long interval in the subject, or the suite takes them for requests of aborted calls.
    */
   readonly backendRequests?: () => number;
   /**
