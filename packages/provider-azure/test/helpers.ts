@@ -1,15 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createSecretReader,
-  noopMetrics,
-  silentLogger,
-  systemClock,
-  type Metrics,
-  type ProviderContext,
-} from '@trousseau/core';
-import { createTestCertificates, type TestCertificates } from '@trousseau/testing';
+import type { Metrics, ProviderContext } from '@trousseau/core';
+import { createTestCertificates, createTestProviderContext, type TestCertificates } from '@trousseau/testing';
 import { startAzureKeyVaultEmulator, type AzureKeyVaultEmulator } from '@trousseau/testing/azure';
 import { AzureKeyProvider } from '../src/azure-provider.js';
 import { azureOptionsSchema, type AzureOptionsInput } from '../src/options.js';
@@ -50,14 +43,12 @@ export async function startAzureFixture(
   await writeFile(join(dir, 'client-secret'), `${emulator.clientSecret}\n`, { mode: 0o600 });
   const keyName = 'kek';
   const { version } = await emulator.createKey(keyName, keyOptions);
-  const context = (metrics: Metrics = noopMetrics): ProviderContext => ({
-    instanceName: 'azure',
-    logger: silentLogger,
-    metrics,
-    clock: systemClock,
-    configDir: dir,
-    secrets: createSecretReader(dir),
-  });
+  const context = (metrics?: Metrics): ProviderContext =>
+    createTestProviderContext({
+      instanceName: 'azure',
+      configDir: dir,
+      ...(metrics === undefined ? {} : { metrics }),
+    });
   const options = (overrides: Partial<AzureOptionsInput> = {}): AzureOptionsInput => ({
     vaultUrl: emulator.url,
     keyName,

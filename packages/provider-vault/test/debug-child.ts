@@ -2,8 +2,7 @@
 // at load): opens the provider with AppRole auth against the Vault named in the environment, so it logs
 // in (secret_id on the wire) and encrypts (plaintext and the issued token on the wire), then does the
 // same with a static token, and prints the key ids on stdout.
-import { createSecretReader, noopMetrics, silentLogger, systemClock } from '@trousseau/core';
-import { testRequestContext } from '@trousseau/testing';
+import { createTestProviderContext, testRequestContext } from '@trousseau/testing';
 import { vaultOptionsSchema, VaultKeyProvider } from '../src/index.js';
 
 function required(name: string): string {
@@ -31,14 +30,10 @@ const staticToken = vaultOptionsSchema.parse({
 });
 const plaintext = Buffer.from(required('TROUSSEAU_TEST_PLAINTEXT_HEX'), 'hex');
 for (const options of [approle, staticToken]) {
-  const provider = await VaultKeyProvider.open(options, {
-    instanceName: 'vault-debug-child',
-    logger: silentLogger,
-    metrics: noopMetrics,
-    clock: systemClock,
-    configDir: process.cwd(),
-    secrets: createSecretReader(process.cwd(), process.env),
-  });
+  const provider = await VaultKeyProvider.open(
+    options,
+    createTestProviderContext({ instanceName: 'vault-debug-child' }),
+  );
   try {
     const result = await provider.encrypt(plaintext, testRequestContext(5_000));
     const decrypted = await provider.decrypt(
