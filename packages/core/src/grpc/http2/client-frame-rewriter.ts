@@ -60,6 +60,8 @@ export class ClientFrameRewriter {
   #headerFill = 0;
   #frame: FrameInProgress | undefined;
   #block: OpenHeaderBlock | undefined;
+  /** Whether every byte of the current chunk so far goes out as it came, in order, and nothing else. */
+  #verbatim = true;
 
   /** `onAuthorityReplaced` hears of each authority replaced (the caller decides how often to say so). */
   constructor(onAuthorityReplaced: (original: string) => void = () => {}) {
@@ -69,13 +71,16 @@ export class ClientFrameRewriter {
   /** Takes the next bytes from the client; returns what to hand grpc-js, in order. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
+    // Most chunks hold no header frame and end on no partial frame header: then what goes out is the
+    // chunk itself, handed on without copying.
+    this.#verbatim = this.#headerFill === 0 && this.#frame?.payload === undefined;
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#prefaceSeen < PREFACE.length) offset = this.#readPreface(chunk, offset, out);
       else if (this.#frame === undefined) offset = this.#readFrameHeader(chunk, offset, out);
       else offset = this.#readPayload(this.#frame, chunk, offset, out);
     }
-    return out;
+    return this.#verbatim && this.#headerFill === 0 ? [chunk] : out;
   }
 
   #readPreface(chunk: Buffer, offset: number, out: Buffer[]): number {
@@ -124,6 +129,7 @@ export class ClientFrameRewriter {
         );
       }
       frame.payload = Buffer.allocUnsafe(frame.length);
+      this.#verbatim = false;
     } else {
       out.push(header);
     }
