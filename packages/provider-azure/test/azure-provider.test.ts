@@ -11,7 +11,8 @@ import { azureOptionsSchema } from '../src/options.js';
 import provider from '../src/index.js';
 import { startAzureFixture, type AzureFixture } from './helpers.js';
 
-const ctx = (timeoutMs = 5_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
+/** Deadline of an ordinary call: generous, so a loaded machine does not fail it (TLS, logins, RSA). */
+const ctx = (timeoutMs = 15_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
 
 async function rejectsWith(work: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(work, (error: unknown) => {

@@ -164,7 +164,8 @@ export function startServe(args: string[], options: { cwd?: string } = {}): Serv
           if (!output.includes(text)) {
             listeners.delete(check);
             clearTimeout(timer);
-            reject(new Error(`serve exited before "${text}"; output:\n${output}`));
+            const how = `exit code ${String(child.exitCode)}, signal ${String(child.signalCode)}`;
+            reject(new Error(`serve exited (${how}) before "${text}"; output:\n${output}`));
           }
         });
         check();
