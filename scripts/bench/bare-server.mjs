@@ -3,7 +3,7 @@
 // that do no work (Encrypt echoes, Decrypt echoes). What Trousseau costs is measured against this.
 // Usage: node bare-server.mjs SOCKET
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { kmsServices } from '@trousseau/core';
+import { kmsServices } from '@trousseau/core/grpc';
 
 const socket = process.argv[2];
 const server = new Server();

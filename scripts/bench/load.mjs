@@ -3,7 +3,7 @@
 // concurrency for a fixed time and prints one JSON line: ops/s and latency percentiles in ms.
 // Usage: node load.mjs SOCKET encrypt|decrypt CONCURRENCY SECONDS
 import { randomBytes } from 'node:crypto';
-import { KmsClient } from '@trousseau/core';
+import { KmsClient } from '@trousseau/core/grpc';
 import { measure } from './measure.mjs';
 
 const [socket, op, concurrencyText, secondsText] = process.argv.slice(2);

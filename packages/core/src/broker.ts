@@ -1,31 +1,36 @@
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Clock } from './clock.js';
 import { decodeEnvelope, digestKeyId, encodeEnvelope } from './envelope.js';
-import { ERROR_CODES } from './error-codes.js';
-import { TrousseauError, isTrousseauError } from './errors.js';
+import { TrousseauError, isTrousseauError, outcomeOf } from './errors.js';
 import { HealthMonitor, type ProviderHealth } from './health-monitor.js';
 import { isValidKeyId } from './key-id.js';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import { LATENCY_BUCKETS, type Histogram, type Metrics } from './metrics.js';
+import type { Outcome } from './outcome.js';
 import type { KeyProvider, RequestContext } from './provider.js';
 import { raceAbort } from './request-context.js';
 
 /** The largest ciphertext the broker will try to open: v1beta1 stores it with a 16-bit length. */
 export const MAX_CIPHERTEXT_BYTES = 65_535;
 
-export interface BrokerOptions {
+interface BrokerParts {
   /** Provider instances by config name. The broker owns them and closes them. */
   readonly providers: ReadonlyMap<string, KeyProvider>;
   /** The instance used for new encryptions. */
   readonly encryptWith: string;
   readonly maxPlaintextBytes: number;
-  readonly healthCheckIntervalMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
 }
+
+/**
+ * What a broker is made of. The composition root injects the health monitor it registered (over the same
+ * providers); a broker built by hand (a tool, a test) makes its own from `healthCheckIntervalMs`.
+ */
+export type BrokerOptions = BrokerParts &
+  ({ readonly monitor: HealthMonitor } | { readonly healthCheckIntervalMs: number });
 
 /** What the front-end answers the apiserver's Status with. */
 export interface BrokerStatus {
@@ -65,7 +70,7 @@ export class Broker {
   readonly #maxPlaintextBytes: number;
   readonly #monitor: HealthMonitor;
   readonly #logger: Logger;
-  readonly #metrics: Metrics;
+  readonly #callDuration: Histogram<'provider' | 'operation' | 'outcome'>;
   readonly #clock: Clock;
   #closed: Promise<void> | undefined;
 
@@ -84,15 +89,23 @@ export class Broker {
       encrypting.capabilities?.maxPlaintextBytes ?? Number.POSITIVE_INFINITY,
     );
     this.#logger = options.logger;
-    this.#metrics = options.metrics;
-    this.#clock = options.clock;
-    this.#monitor = new HealthMonitor({
-      providers: options.providers,
-      intervalMs: options.healthCheckIntervalMs,
-      logger: options.logger,
-      metrics: options.metrics,
-      clock: options.clock,
+    this.#callDuration = options.metrics.histogram({
+      name: 'provider_request_duration_seconds',
+      help: 'Provider encrypt/decrypt latency by provider instance, operation and outcome (gRPC status)',
+      labelNames: ['provider', 'operation', 'outcome'],
+      buckets: LATENCY_BUCKETS,
     });
+    this.#clock = options.clock;
+    this.#monitor =
+      'monitor' in options
+        ? options.monitor
+        : new HealthMonitor({
+            providers: options.providers,
+            intervalMs: options.healthCheckIntervalMs,
+            logger: options.logger,
+            metrics: options.metrics,
+            clock: options.clock,
+          });
   }
 
   get encryptWith(): string {
@@ -274,7 +287,7 @@ export class Broker {
     work: () => Promise<T>,
   ): Promise<T> {
     const started = this.#clock.now();
-    let outcome = 'OK';
+    let outcome: Outcome = 'OK';
     try {
       return await raceAbort(
         Promise.resolve().then(work),
@@ -291,18 +304,17 @@ export class Broker {
               cause: error,
             },
           );
-      outcome = GrpcStatus[ERROR_CODES[failure.code].grpc];
+      outcome = outcomeOf(failure);
       request.logger.warn(
         { provider: name, operation, code: failure.code, err: failure.message },
         `${operation} failed`,
       );
       throw failure;
     } finally {
-      this.#metrics.observe('provider_request_duration_seconds', (this.#clock.now() - started) / 1000, {
-        provider: name,
-        operation,
-        outcome,
-      });
+      this.#callDuration.observe(
+        { provider: name, operation, outcome },
+        (this.#clock.now() - started) / 1000,
+      );
     }
   }
 

@@ -1,10 +1,18 @@
 import type { Clock } from './clock.js';
+import type { ErrorCode } from './error-codes.js';
 import { isTrousseauError } from './errors.js';
 import { isValidKeyId } from './key-id.js';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
-import type { KeyProvider } from './provider.js';
+import type { Gauge, Metrics } from './metrics.js';
+import type { KeyProvider, ProviderStatus } from './provider.js';
 import { createRequestScope, raceAbort } from './request-context.js';
+
+const KEY_GONE = 'TROUSSEAU_ERR_PROVIDER_KEY_GONE' satisfies ErrorCode;
+
+/** Whether an unhealthy answer says the key itself is gone: by its code, or a core API 1.0 flag. */
+function keyGone(status: Extract<ProviderStatus, { healthy: false }>): boolean {
+  return status.code === KEY_GONE || status.keyUnusable === true;
+}
 
 /** What the broker knows of one provider instance, refreshed in the background. */
 export interface ProviderHealth {
@@ -14,7 +22,11 @@ export interface ProviderHealth {
   readonly reason?: string;
   /** The last good key id: kept while the backend is briefly unreachable. */
   readonly keyId?: string;
-  /** The key itself is gone (disabled, deleted, access revoked), not just the backend slow or down. */
+  /**
+   * The key itself is gone (disabled, deleted, access revoked), not just the backend slow or down: the
+   * provider reported or raised `TROUSSEAU_ERR_PROVIDER_KEY_GONE` (or, written for core API 1.0, set
+   * `keyUnusable`).
+   */
   readonly keyUnusable: boolean;
   /** Epoch ms of the last finished check; 0 before the first. */
   readonly checkedAt: number;
@@ -37,7 +49,8 @@ export class HealthMonitor {
   readonly #intervalMs: number;
   readonly #checkTimeoutMs: number;
   readonly #logger: Logger;
-  readonly #metrics: Metrics;
+  readonly #healthy: Gauge<'provider'>;
+  readonly #keyIdInfo: Gauge<'provider' | 'key_id'>;
   readonly #clock: Clock;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -54,7 +67,16 @@ export class HealthMonitor {
     this.#intervalMs = options.intervalMs;
     this.#checkTimeoutMs = Math.min(options.intervalMs, 5_000);
     this.#logger = options.logger;
-    this.#metrics = options.metrics;
+    this.#healthy = options.metrics.gauge({
+      name: 'provider_healthy',
+      help: '1 when the provider instance passed its last health check, else 0',
+      labelNames: ['provider'],
+    });
+    this.#keyIdInfo = options.metrics.gauge({
+      name: 'key_id_info',
+      help: 'The current key id of each provider instance (value is always 1)',
+      labelNames: ['provider', 'key_id'],
+    });
     this.#clock = options.clock;
     for (const name of this.#providers.keys()) {
       this.#health.set(name, {
@@ -130,11 +152,15 @@ export class HealthMonitor {
           checkedAt: this.#clock.now(),
         };
       } else {
-        next = this.#unhealthy(name, status.reason, status.keyUnusable === true, status.keyId);
+        next = this.#unhealthy(name, status.reason, keyGone(status), status.keyId);
       }
     } catch (error) {
       const reason = isTrousseauError(error) || error instanceof Error ? error.message : String(error);
-      next = this.#unhealthy(name, `status check failed: ${reason}`, false);
+      next = this.#unhealthy(
+        name,
+        `status check failed: ${reason}`,
+        isTrousseauError(error) && error.code === KEY_GONE,
+      );
     } finally {
       scope.dispose();
     }
@@ -161,14 +187,16 @@ export class HealthMonitor {
 
   #record(previous: ProviderHealth | undefined, next: ProviderHealth): void {
     this.#health.set(next.name, next);
-    this.#metrics.set('provider_healthy', next.state === 'healthy' ? 1 : 0, { provider: next.name });
+    this.#healthy.set({ provider: next.name }, next.state === 'healthy' ? 1 : 0);
     if (previous?.state !== next.state || previous.reason !== next.reason) {
       if (next.state === 'healthy')
         this.#logger.info({ provider: next.name, keyId: next.keyId }, 'provider healthy');
       else this.#logger.warn({ provider: next.name, reason: next.reason }, 'provider unhealthy');
     }
     if (next.keyId !== undefined && previous?.keyId !== next.keyId) {
-      this.#metrics.set('key_id_info', 1, { provider: next.name, key_id: next.keyId });
+      if (previous?.keyId !== undefined)
+        this.#keyIdInfo.remove({ provider: next.name, key_id: previous.keyId });
+      this.#keyIdInfo.set({ provider: next.name, key_id: next.keyId }, 1);
     }
     if (previous?.keyId !== undefined && next.keyId !== undefined && previous.keyId !== next.keyId) {
       this.#logger.info({ provider: next.name, from: previous.keyId, to: next.keyId }, 'key id changed');

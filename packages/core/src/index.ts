@@ -1,6 +1,7 @@
 // @trousseau/core: the provider contract and everything the front-end is built of.
-// The tsyringe wiring lives in the `@trousseau/core/wiring` entry so a provider package can import this
-// one without a reflect polyfill.
+// Two parts live in their own entries so that a provider package importing this one loads neither: the
+// gRPC front-end and client (`@trousseau/core/grpc`, which loads @grpc/grpc-js) and the tsyringe wiring
+// (`@trousseau/core/wiring`, which needs a reflect polyfill).
 export {
   Broker,
   MAX_CIPHERTEXT_BYTES,
@@ -30,29 +31,32 @@ export {
   INSTANCE_NAME_PATTERN,
   type Envelope,
 } from './envelope.js';
-export { ERROR_CODES, type ErrorCode } from './error-codes.js';
-export { isTrousseauError, toTrousseauError, TrousseauError, type TrousseauErrorOptions } from './errors.js';
-export { KmsClient } from './grpc/kms-client.js';
-export { KmsGrpcServer, type KmsGrpcServerOptions } from './grpc/kms-grpc-server.js';
-export { kmsServices, PROTO_DIR } from './grpc/protos.js';
-export { V2_MAX_CIPHERTEXT_BYTES, type V2StatusVersion } from './grpc/kms-v2-service.js';
-export type {
-  V1DecryptRequest,
-  V1DecryptResponse,
-  V1EncryptRequest,
-  V1EncryptResponse,
-  V1VersionRequest,
-  V1VersionResponse,
-  V2DecryptRequest,
-  V2DecryptResponse,
-  V2EncryptRequest,
-  V2EncryptResponse,
-  V2StatusResponse,
-} from './grpc/messages.js';
+export { ERROR_CODES, isKnownErrorCode, type ErrorCode } from './error-codes.js';
+export {
+  isTrousseauError,
+  outcomeOf,
+  toTrousseauError,
+  TrousseauError,
+  type TrousseauErrorOptions,
+  type UnknownErrorCode,
+} from './errors.js';
 export { HealthMonitor, type ProviderHealth } from './health-monitor.js';
 export { isValidKeyId, keyIdDigest, MAX_KEY_ID_BYTES } from './key-id.js';
 export { silentLogger, type LogFn, type Logger } from './logger.js';
-export { noopMetrics, type Metrics } from './metrics.js';
+export {
+  guardMetrics,
+  LATENCY_BUCKETS,
+  noopMetrics,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  type HistogramOptions,
+  type InstrumentOptions,
+  type LabelValues,
+  type Metrics,
+  type MetricsBackend,
+} from './metrics.js';
+export { OUTCOMES, type Outcome } from './outcome.js';
 export {
   CORE_API_VERSION,
   defineProvider,

@@ -8,8 +8,10 @@ import type { SecretReader } from './secret-ref.js';
  * The version of the provider contract this build of core implements. A provider declares the range it
  * supports in `coreRange`; the registry refuses a provider whose range does not include this version.
  * Minor versions only add optional members; a major version would change what a provider must do.
+ * 1.1 added `ProviderStatus.code`, `TROUSSEAU_ERR_PROVIDER_KEY_GONE` and declared metric instruments
+ * (`metrics.counter()`, `histogram()`, `gauge()`).
  */
-export const CORE_API_VERSION = '1.0.0';
+export const CORE_API_VERSION = '1.1.0';
 
 /** What every call into a provider carries. */
 export interface RequestContext {
@@ -45,9 +47,11 @@ export interface DecryptInput {
 
 /**
  * A provider's health. `keyId` is the id of the key new encryptions use; keep reporting the last good
- * one while the backend is briefly unreachable. Set `keyUnusable` when the key itself is gone (disabled,
- * deleted, permission revoked) rather than the backend being slow or down: the front-end then fails the
- * apiserver's Status call with an error, which is the only signal that stops writes (kubernetes#138950).
+ * one while the backend is briefly unreachable. When unhealthy, `code` is the error code of what failed;
+ * `TROUSSEAU_ERR_PROVIDER_KEY_GONE` says the key itself is gone (disabled, deleted, permission revoked)
+ * rather than the backend being slow or down: the front-end then fails the apiserver's Status call with
+ * an error, which is the only signal that stops writes (kubernetes#138950). A `status()` that throws an
+ * error with that code counts the same.
  */
 export type ProviderStatus =
   | { readonly healthy: true; readonly keyId: string }
@@ -55,6 +59,9 @@ export type ProviderStatus =
       readonly healthy: false;
       readonly reason: string;
       readonly keyId?: string;
+      /** The `TROUSSEAU_ERR_*` code of the failure (core API 1.1). */
+      readonly code?: string;
+      /** Core API 1.0's way to say the key is gone; same as `code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE'`. */
       readonly keyUnusable?: boolean;
     };
 
@@ -86,7 +93,12 @@ export interface ProviderContext {
   /** The instance's `name` from the config file (several instances of one type may run). */
   readonly instanceName: string;
   readonly logger: Logger;
+  /**
+   * Declare instruments once (in `create`) and report through their handles, labelled with
+   * `provider: instanceName`; reporting never throws.
+   */
   readonly metrics: Metrics;
+  /** The one clock of the process: compare `request.deadline` and time token lifetimes with it. */
   readonly clock: Clock;
   /** The directory of the config file: resolve relative paths in options against it. */
   readonly configDir: string;

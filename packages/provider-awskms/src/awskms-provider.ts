@@ -14,11 +14,17 @@ import {
   abortError,
   isTrousseauError,
   keyIdDigest,
+  LATENCY_BUCKETS,
+  outcomeOf,
   raceAbort,
   TrousseauError,
+  type Counter,
   type DecryptInput,
   type EncryptResult,
+  type Gauge,
+  type Histogram,
   type KeyProvider,
+  type Outcome,
   type ProviderContext,
   type ProviderStatus,
   type RequestContext,
@@ -42,6 +48,47 @@ type AwsCredentialIdentity = {
 };
 type CredentialProvider = () => Promise<AwsCredentialIdentity>;
 
+/** The instruments of one provider instance, declared when it is made. */
+interface AwsKmsInstruments {
+  readonly requests: Counter<'provider' | 'operation' | 'outcome'>;
+  readonly duration: Histogram<'provider' | 'operation'>;
+  readonly retries: Counter<'provider' | 'operation'>;
+  readonly errors: Counter<'provider' | 'operation' | 'error'>;
+  readonly keyUsable: Gauge<'provider'>;
+}
+
+function declareInstruments(context: ProviderContext): AwsKmsInstruments {
+  const { metrics } = context;
+  return {
+    requests: metrics.counter({
+      name: 'awskms_requests_total',
+      help: 'AWS KMS calls by provider instance, operation and outcome (gRPC status name)',
+      labelNames: ['provider', 'operation', 'outcome'],
+    }),
+    duration: metrics.histogram({
+      name: 'awskms_request_duration_seconds',
+      help: 'AWS KMS call latency, SDK retries included, by provider instance and operation',
+      labelNames: ['provider', 'operation'],
+      buckets: LATENCY_BUCKETS,
+    }),
+    retries: metrics.counter({
+      name: 'awskms_retries_total',
+      help: 'Retries the AWS SDK made, by provider instance and operation',
+      labelNames: ['provider', 'operation'],
+    }),
+    errors: metrics.counter({
+      name: 'awskms_errors_total',
+      help: 'AWS KMS errors by provider instance, operation and AWS error name',
+      labelNames: ['provider', 'operation', 'error'],
+    }),
+    keyUsable: metrics.gauge({
+      name: 'awskms_key_usable',
+      help: '1 when the last DescribeKey found the key Enabled, 0 when it found it unusable',
+      labelNames: ['provider'],
+    }),
+  };
+}
+
 interface KeySnapshot {
   readonly arn: string;
   /** DescribeKey's CurrentKeyMaterialId, when AWS reports one. */
@@ -58,7 +105,8 @@ export class AwsKmsProvider implements KeyProvider {
   readonly capabilities = { maxPlaintextBytes: MAX_PLAINTEXT_BYTES, batching: false } as const;
   readonly #options: AwsKmsOptions;
   readonly #context: ProviderContext;
-  readonly #labels: Readonly<Record<string, string>>;
+  readonly #labels: { readonly provider: string };
+  readonly #metrics: AwsKmsInstruments;
   readonly #encryptionContext: Record<string, string> | undefined;
   #client: KMSClient | undefined;
   #agents: { http: HttpAgent; https: HttpsAgent } | undefined;
@@ -72,6 +120,7 @@ export class AwsKmsProvider implements KeyProvider {
     this.#options = options;
     this.#context = context;
     this.#labels = { provider: context.instanceName };
+    this.#metrics = declareInstruments(context);
     this.#encryptionContext =
       Object.keys(options.encryptionContext).length === 0 ? undefined : { ...options.encryptionContext };
   }
@@ -116,6 +165,7 @@ export class AwsKmsProvider implements KeyProvider {
         secretAccessKey,
         ...(sessionToken === undefined ? {} : { sessionToken }),
         // An expiration makes the SDK call this again (5 minutes before it), so rotated files are picked up.
+        // On the system clock, not the injected one: it is the SDK that compares it with the time.
         expiration: new Date(Date.now() + STATIC_CREDENTIALS_TTL_MS),
       };
     };
@@ -178,7 +228,7 @@ export class AwsKmsProvider implements KeyProvider {
     this.#assertOpen();
     const labels = { ...this.#labels, operation };
     if (request.signal.aborted) throw abortError(request.signal, what);
-    const remaining = request.deadline - Date.now();
+    const remaining = request.deadline - this.#context.clock.now();
     if (remaining <= 0) {
       throw new TrousseauError(
         'TROUSSEAU_ERR_DEADLINE_EXCEEDED',
@@ -189,34 +239,33 @@ export class AwsKmsProvider implements KeyProvider {
       ? AbortSignal.any([request.signal, AbortSignal.timeout(remaining)])
       : request.signal;
     const requestTimeout = Math.max(1, Math.min(this.#options.requestTimeoutMs, Math.ceil(remaining)));
-    const startedAt = performance.now();
+    const startedAt = this.#context.clock.now();
     const client = this.#getClient();
     try {
       const output = await raceAbort(send(client, { abortSignal: signal, requestTimeout }), signal, what);
-      this.#record(labels, 'ok', startedAt, output.$metadata.attempts);
+      this.#record(labels, 'OK', startedAt, output.$metadata.attempts);
       return output;
     } catch (error) {
       const mapped = signal.aborted ? abortError(signal, what) : mapAwsError(error, what);
       const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
-      this.#record(labels, mapped.code, startedAt, attempts, awsErrorName(error));
+      this.#record(labels, outcomeOf(mapped), startedAt, attempts, awsErrorName(error));
       if (mapped.fault === 'server') this.#stale = true;
       throw mapped;
     }
   }
 
   #record(
-    labels: Readonly<Record<string, string>>,
-    outcome: string,
+    labels: { readonly provider: string; readonly operation: string },
+    outcome: Outcome,
     startedAt: number,
     attempts: number | undefined,
     awsError?: string,
   ): void {
-    const metrics = this.#context.metrics;
-    metrics.increment('awskms_requests_total', { ...labels, outcome });
-    metrics.observe('awskms_request_duration_seconds', (performance.now() - startedAt) / 1000, labels);
-    if (attempts !== undefined && attempts > 1)
-      metrics.increment('awskms_retries_total', labels, attempts - 1);
-    if (awsError !== undefined) metrics.increment('awskms_errors_total', { ...labels, error: awsError });
+    const metrics = this.#metrics;
+    metrics.requests.add({ ...labels, outcome });
+    metrics.duration.observe(labels, (this.#context.clock.now() - startedAt) / 1000);
+    if (attempts !== undefined && attempts > 1) metrics.retries.add(labels, attempts - 1);
+    if (awsError !== undefined) metrics.errors.add({ ...labels, error: awsError });
   }
 
   async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
@@ -295,12 +344,12 @@ export class AwsKmsProvider implements KeyProvider {
   /**
    * DescribeKey, at most once per `statusRefreshSeconds` while all is well, at every check once something
    * failed. A key that is disabled, pending deletion, missing, or denied to us is reported with
-   * `keyUnusable`, so the front-end fails the apiserver's Status; an unreachable or throttling KMS only
-   * makes the provider unhealthy, keeping the last good key id.
+   * `TROUSSEAU_ERR_PROVIDER_KEY_GONE`, so the front-end fails the apiserver's Status; an unreachable or
+   * throttling KMS only makes the provider unhealthy, keeping the last good key id.
    */
   async status(request: RequestContext): Promise<ProviderStatus> {
     this.#assertOpen();
-    const now = Date.now();
+    const now = this.#context.clock.now();
     const snapshot = this.#snapshot;
     if (
       snapshot !== undefined &&
@@ -319,15 +368,15 @@ export class AwsKmsProvider implements KeyProvider {
     } catch (error) {
       this.#stale = true;
       const mapped = isTrousseauError(error) ? error : mapAwsError(error, 'AWS KMS DescribeKey');
-      const keyUnusable =
-        mapped.code === 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE' ||
-        mapped.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED';
-      return this.#unhealthy(mapped.message, keyUnusable);
+      return this.#unhealthy(mapped.message, mapped.code);
     }
     const arn = metadata?.Arn;
     if (metadata === undefined || arn === undefined || !KEY_ARN.test(arn)) {
       this.#stale = true;
-      return this.#unhealthy('AWS KMS DescribeKey answered without a key ARN', false);
+      return this.#unhealthy(
+        'AWS KMS DescribeKey answered without a key ARN',
+        'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+      );
     }
     // An empty id is no id (the digest would then differ from the id-less one for nothing).
     const keyMaterialId =
@@ -338,20 +387,21 @@ export class AwsKmsProvider implements KeyProvider {
     const state = metadata.KeyState ?? (metadata.Enabled === true ? 'Enabled' : 'unknown');
     if (state !== 'Enabled') {
       this.#stale = true;
-      this.#context.metrics.set('awskms_key_usable', 0, this.#labels);
+      this.#metrics.keyUsable.set(this.#labels, 0);
       return {
         healthy: false,
         reason: `KMS key ${arn} is ${state}: ${state === 'PendingDeletion' ? 'cancel the deletion and enable it' : 'enable it'}, or configure another key`,
         keyId: this.#snapshot?.keyId ?? keyId,
-        keyUnusable: true,
+        code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       };
     }
     if (metadata.KeyUsage !== undefined && metadata.KeyUsage !== 'ENCRYPT_DECRYPT') {
       this.#stale = true;
+      this.#metrics.keyUsable.set(this.#labels, 0);
       return {
         healthy: false,
         reason: `KMS key ${arn} has key usage ${metadata.KeyUsage}; a symmetric ENCRYPT_DECRYPT key is needed`,
-        keyUnusable: true,
+        code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       };
     }
     if (this.#snapshot !== undefined && this.#snapshot.checkedAt > now) {
@@ -377,19 +427,15 @@ export class AwsKmsProvider implements KeyProvider {
     }
     this.#snapshot = { arn, keyMaterialId, keyId, checkedAt: now };
     this.#stale = false;
-    this.#context.metrics.set('awskms_key_usable', 1, this.#labels);
+    this.#metrics.keyUsable.set(this.#labels, 1);
     return { healthy: true, keyId };
   }
 
-  #unhealthy(reason: string, keyUnusable: boolean): ProviderStatus {
-    if (keyUnusable) this.#context.metrics.set('awskms_key_usable', 0, this.#labels);
+  /** Unhealthy, keeping the last good key id; `code` says what failed (KEY_GONE: the key is gone). */
+  #unhealthy(reason: string, code: string): ProviderStatus {
+    if (code === 'TROUSSEAU_ERR_PROVIDER_KEY_GONE') this.#metrics.keyUsable.set(this.#labels, 0);
     const keyId = this.#snapshot?.keyId;
-    return {
-      healthy: false,
-      reason,
-      ...(keyId === undefined ? {} : { keyId }),
-      ...(keyUnusable ? { keyUnusable: true } : {}),
-    };
+    return { healthy: false, reason, code, ...(keyId === undefined ? {} : { keyId }) };
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,7 @@ const AUTH_ERRORS = new Set([
   'CredentialsProviderError',
 ]);
 
+/** The key is disabled, pending deletion, deleted, or not an encryption key: gone for Trousseau. */
 const KEY_ERRORS = new Set([
   'DisabledException',
   'KMSInvalidStateException',
@@ -92,15 +93,16 @@ export function mapAwsError(error: unknown, what: string): TrousseauError {
     );
   }
   if (name === 'AccessDeniedException') {
+    // The key is gone for us: whether the key policy or our IAM policy changed, no retry brings it back.
     return new TrousseauError(
-      'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED',
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       `${what}: AWS KMS denied access (AccessDeniedException); check the IAM policy of the role and the key policy: ${message}`,
       options,
     );
   }
   if (KEY_ERRORS.has(name)) {
     return new TrousseauError(
-      'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       `${what}: the KMS key cannot be used (${name}): ${message}`,
       options,
     );

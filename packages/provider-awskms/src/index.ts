@@ -12,7 +12,7 @@ export const PROVIDER_TYPE = 'awskms';
 /** The `awskms` provider: AWS KMS symmetric keys through @aws-sdk/client-kms. */
 export default defineProvider({
   name: PROVIDER_TYPE,
-  coreRange: '^1.0.0',
+  coreRange: '^1.1.0',
   configSchema: awsKmsOptionsSchema,
   create: (options, context) => new AwsKmsProvider(options, context),
 });

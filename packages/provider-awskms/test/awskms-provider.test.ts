@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   createSecretReader,
-  ERROR_CODES,
   isTrousseauError,
   keyIdDigest,
   loadConfigFile,
+  outcomeOf,
   silentLogger,
   systemClock,
   type EncryptResult,
@@ -19,30 +19,11 @@ import {
   type RequestContext,
   type TrousseauError,
 } from '@trousseau/core';
-import { testRequestContext } from '@trousseau/testing';
+import { RecordingMetrics, testRequestContext } from '@trousseau/testing';
 import provider, { AwsKmsProvider, awsKmsOptionsSchema } from '../src/index.js';
 import { BACKEND_KIND, startBackend, type TestBackend } from './backend.js';
 
-const UNAVAILABLE = ERROR_CODES.TROUSSEAU_ERR_PROVIDER_UNAVAILABLE.grpc;
-const INVALID_ARGUMENT = ERROR_CODES.TROUSSEAU_ERR_CIPHERTEXT_INVALID.grpc;
 const emulatorOnly = BACKEND_KIND === 'emulator' ? {} : { skip: 'needs the emulator (fault injection)' };
-
-class RecordingMetrics implements Metrics {
-  readonly counters = new Map<string, number>();
-  increment(name: string, labels: Readonly<Record<string, string>> = {}, value = 1): void {
-    assert.equal(labels.provider, 'aws-test', `metric ${name} must carry the provider label`);
-    const key = `${name}{${Object.entries(labels)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',')}}`;
-    this.counters.set(key, (this.counters.get(key) ?? 0) + value);
-  }
-  observe(_name: string, _value: number, labels: Readonly<Record<string, string>> = {}): void {
-    assert.equal(labels.provider, 'aws-test');
-  }
-  set(_name: string, _value: number, labels: Readonly<Record<string, string>> = {}): void {
-    assert.equal(labels.provider, 'aws-test');
-  }
-}
 
 function contextFor(
   backend: TestBackend,
@@ -168,7 +149,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
         'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
         /encryption context/,
       );
-      assert.equal(ERROR_CODES[error.code].grpc, INVALID_ARGUMENT);
+      assert.equal(outcomeOf(error), 'INVALID_ARGUMENT');
     }
     const statusA = await a.status(ctx());
     const statusB = await b.status(ctx());
@@ -192,7 +173,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     );
   });
 
-  it('shows a disabled or pending-deletion key in Status (keyUnusable) and fails encryption with UNAVAILABLE', async () => {
+  it('shows a disabled or pending-deletion key in Status as gone, and fails encryption with KEY_GONE', async () => {
     const key = await backend.createKey();
     const instance = await open({ keyId: key.keyId });
     const healthy = await instance.status(ctx());
@@ -203,29 +184,29 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     const disabled = await instance.status(ctx());
     assert.equal(disabled.healthy, false);
     assert.ok(!disabled.healthy);
-    assert.equal(disabled.keyUnusable, true);
+    assert.equal(disabled.code, 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
     assert.equal(disabled.keyId, healthy.keyId, 'the last good key id is kept');
     assert.match(disabled.reason, /Disabled/);
     const error = await expectCode(
       instance.encrypt(randomBytes(32), ctx()),
-      'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       /DisabledException/,
     );
-    assert.equal(ERROR_CODES[error.code].grpc, UNAVAILABLE);
+    assert.equal(outcomeOf(error), 'FAILED_PRECONDITION');
     await expectCode(
       instance.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx()),
-      'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
     );
 
     await backend.enableKey(key.keyId);
     await backend.scheduleKeyDeletion(key.keyId);
     const pending = await instance.status(ctx());
     assert.ok(!pending.healthy);
-    assert.equal(pending.keyUnusable, true);
+    assert.equal(pending.code, 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
     assert.match(pending.reason, /PendingDeletion/);
     await expectCode(
       instance.encrypt(randomBytes(32), ctx()),
-      'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       /KMSInvalidStateException/,
     );
 
@@ -241,9 +222,9 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     const instance = await open({ keyId: alias });
     const missing = await instance.status(ctx());
     assert.ok(!missing.healthy);
-    assert.equal(missing.keyUnusable, true);
+    assert.equal(missing.code, 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
     assert.match(missing.reason, /NotFoundException/);
-    await expectCode(instance.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE');
+    await expectCode(instance.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
     const key = await backend.createKey();
     await backend.createAlias(key.keyId, alias);
     const found = await instance.status(ctx());
@@ -280,7 +261,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     assert.ok(!error.message.includes(wrongSecret));
     const status = await instance.status(ctx());
     assert.ok(!status.healthy);
-    assert.equal(status.keyUnusable, undefined, 'bad credentials are not a gone key');
+    assert.equal(status.code, 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED', 'bad credentials are not a gone key');
     assert.match(status.reason, /secret access key/);
   });
 
@@ -412,7 +393,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     const sealed = await instance.encrypt(randomBytes(32), ctx());
     assert.ok(sealed.ciphertext.length > 0);
     assert.equal(encrypts(), 3, 'one throttled, one 500, one success');
-    assert.equal(metrics.counters.get('awskms_retries_total{provider=aws-test,operation=Encrypt}'), 2);
+    assert.equal(metrics.count('awskms_retries_total', { provider: 'aws-test', operation: 'Encrypt' }), 2);
 
     emulator.clearRequests();
     emulator.faults.failNext(10, 'unavailable');
@@ -421,7 +402,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
       'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
       /after 3 attempts/,
     );
-    assert.equal(ERROR_CODES[error.code].grpc, UNAVAILABLE);
+    assert.equal(outcomeOf(error), 'UNAVAILABLE');
     assert.equal(encrypts(), 3, 'maxAttempts bounds the retries');
     emulator.faults.reset();
 
@@ -486,7 +467,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
         'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
         /unreachable/,
       );
-      assert.equal(ERROR_CODES[error.code].grpc, UNAVAILABLE);
+      assert.equal(outcomeOf(error), 'UNAVAILABLE');
       await expectCode(
         instance.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx()),
         'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
@@ -494,7 +475,7 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
       const down = await instance.status(ctx());
       assert.ok(!down.healthy);
       assert.equal(down.keyId, before.keyId);
-      assert.notEqual(down.keyUnusable, true, 'an outage is not a gone key');
+      assert.equal(down.code, 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE', 'an outage is not a gone key');
 
       emulator.faults.dropConnections = false;
       const up = await instance.status(ctx());

@@ -4,11 +4,17 @@ import { isAbsolute, resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { KeyClient, type CryptographyClient, type KeyVaultKey } from '@azure/keyvault-keys';
 import {
+  LATENCY_BUCKETS,
+  outcomeOf,
   raceAbort,
   TrousseauError,
+  type Counter,
   type DecryptInput,
   type EncryptResult,
+  type Gauge,
+  type Histogram,
   type KeyProvider,
+  type Outcome,
   type ProviderCapabilities,
   type ProviderContext,
   type ProviderStatus,
@@ -36,6 +42,35 @@ interface Clients {
   readonly description: string;
 }
 
+/** The instruments of one provider instance, declared when it is made. */
+interface AzureInstruments {
+  readonly requests: Counter<'provider' | 'operation' | 'outcome'>;
+  readonly duration: Histogram<'provider' | 'operation'>;
+  readonly keyUsable: Gauge<'provider'>;
+}
+
+function declareInstruments(context: ProviderContext): AzureInstruments {
+  const { metrics } = context;
+  return {
+    requests: metrics.counter({
+      name: 'azure_requests_total',
+      help: 'Key Vault operations by provider instance, operation and outcome (gRPC status name)',
+      labelNames: ['provider', 'operation', 'outcome'],
+    }),
+    duration: metrics.histogram({
+      name: 'azure_request_duration_seconds',
+      help: 'Key Vault operation latency, retries and a re-login included, by provider instance and operation',
+      labelNames: ['provider', 'operation'],
+      buckets: LATENCY_BUCKETS,
+    }),
+    keyUsable: metrics.gauge({
+      name: 'azure_key_usable',
+      help: '1 when the last health check found the key version usable, else 0',
+      labelNames: ['provider'],
+    }),
+  };
+}
+
 /** RSA key sizes Key Vault makes; a ciphertext is exactly the modulus length. */
 const RSA_CIPHERTEXT_BYTES = new Set([256, 384, 512]);
 
@@ -48,7 +83,8 @@ const RSA_CIPHERTEXT_BYTES = new Set([256, 384, 512]);
 export class AzureKeyProvider implements KeyProvider {
   readonly #options: AzureOptions;
   readonly #context: ProviderContext;
-  readonly #labels: Readonly<Record<string, string>>;
+  readonly #labels: { readonly provider: string };
+  readonly #metrics: AzureInstruments;
   #agent: HttpsAgent | undefined;
   #clients: Promise<Clients> | undefined;
   #current: KeyState | undefined;
@@ -63,6 +99,7 @@ export class AzureKeyProvider implements KeyProvider {
     this.#context = context;
     this.#labels = { provider: context.instanceName };
     this.#refreshes = new SharedWork(options.timeoutSeconds * 1000);
+    this.#metrics = declareInstruments(context);
   }
 
   get capabilities(): ProviderCapabilities {
@@ -80,7 +117,7 @@ export class AzureKeyProvider implements KeyProvider {
         this.#context.clock.now() - this.#current.fetchedAt >= this.#options.keyRefreshIntervalSeconds * 1000;
       const state = stale ? await this.#sharedRefresh(clients, signal) : (this.#current as KeyState);
       if (state.unusable !== undefined) {
-        throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE', `azure: ${state.unusable}`);
+        throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_GONE', `azure: ${state.unusable}`);
       }
       const limit = maxPlaintextBytes(state.bits, this.#options.algorithm);
       if (plaintext.length > limit) {
@@ -137,22 +174,24 @@ export class AzureKeyProvider implements KeyProvider {
       state = await this.#call('getKey', request, (clients, signal) => this.#refresh(clients, signal));
     } catch (error) {
       const failure = mapAzureError(error, 'getKey', request.signal);
-      const keyUnusable =
-        failure.code === 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE' ||
-        failure.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED';
-      this.#context.metrics.set('azure_key_usable', 0, this.#labels);
+      this.#metrics.keyUsable.set(this.#labels, 0);
       return {
         healthy: false,
         reason: failure.message,
+        code: failure.code,
         ...(this.#lastGoodKeyId === undefined ? {} : { keyId: this.#lastGoodKeyId }),
-        ...(keyUnusable ? { keyUnusable: true } : {}),
       };
     }
     if (state.unusable !== undefined) {
-      this.#context.metrics.set('azure_key_usable', 0, this.#labels);
-      return { healthy: false, reason: `azure: ${state.unusable}`, keyId: state.keyId, keyUnusable: true };
+      this.#metrics.keyUsable.set(this.#labels, 0);
+      return {
+        healthy: false,
+        reason: `azure: ${state.unusable}`,
+        keyId: state.keyId,
+        code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+      };
     }
-    this.#context.metrics.set('azure_key_usable', 1, this.#labels);
+    this.#metrics.keyUsable.set(this.#labels, 1);
     this.#lastGoodKeyId = state.keyId;
     return { healthy: true, keyId: state.keyId };
   }
@@ -182,8 +221,8 @@ export class AzureKeyProvider implements KeyProvider {
     const signal = Number.isFinite(request.deadline)
       ? request.signal
       : AbortSignal.any([request.signal, AbortSignal.timeout(this.#options.timeoutSeconds * 1000)]);
-    const started = performance.now();
-    let outcome = 'ok';
+    const started = this.#context.clock.now();
+    let outcome: Outcome = 'OK';
     try {
       for (let attempt = 0; ; attempt += 1) {
         const fresh = this.#clients === undefined;
@@ -206,15 +245,16 @@ export class AzureKeyProvider implements KeyProvider {
         }
       }
     } catch (error) {
-      outcome = (error as TrousseauError).code ?? 'error';
+      outcome = outcomeOf(error);
       throw error;
     } finally {
-      const labels = { ...this.#labels, operation, outcome };
-      this.#context.metrics.increment('azure_requests_total', labels);
-      this.#context.metrics.observe('azure_request_duration_seconds', (performance.now() - started) / 1000, {
-        ...this.#labels,
-        operation,
-      });
+      // The guard behind context.metrics drops a bad report instead of throwing it, so reporting here
+      // can never turn a good answer into an error.
+      this.#metrics.requests.add({ ...this.#labels, operation, outcome });
+      this.#metrics.duration.observe(
+        { ...this.#labels, operation },
+        (this.#context.clock.now() - started) / 1000,
+      );
     }
   }
 
@@ -263,7 +303,7 @@ export class AzureKeyProvider implements KeyProvider {
     }
     if (key.keyType !== undefined && !key.keyType.startsWith('RSA')) {
       throw new TrousseauError(
-        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
         `azure: key ${this.#options.keyName} is of type ${key.keyType}; wrapping needs an RSA key`,
       );
     }

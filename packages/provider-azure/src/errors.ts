@@ -107,26 +107,24 @@ export function mapAzureError(
       error,
     );
   }
+  // A disabled or expired key, a removed role and a deleted key are all the key gone for Trousseau: no
+  // retry brings them back, and Status must fail so the apiserver stops writing.
   if (status === 403) {
     if (service.inner === 'KeyDisabled' || service.inner === 'KeyNotYetValidOrExpired') {
       return make(
-        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
         `azure ${operation}: the key cannot be used (${said})`,
         error,
       );
     }
     return make(
-      'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED',
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       `azure ${operation}: permission denied; the identity needs the Key Vault Crypto User role (${said})`,
       error,
     );
   }
   if (status === 404) {
-    return make(
-      'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
-      `azure ${operation}: key not found (${said})`,
-      error,
-    );
+    return make('TROUSSEAU_ERR_PROVIDER_KEY_GONE', `azure ${operation}: key not found (${said})`, error);
   }
   if (status === 400 && operation === 'unwrapKey') {
     return make(

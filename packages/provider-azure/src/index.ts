@@ -21,7 +21,7 @@ export const PROVIDER_TYPE = 'azure';
 /** The `azure` provider: RSA-OAEP wrapKey/unwrapKey with an Azure Key Vault or Managed HSM key. */
 export default defineProvider({
   name: PROVIDER_TYPE,
-  coreRange: '^1.0.0',
+  coreRange: '^1.1.0',
   configSchema: azureOptionsSchema,
   create: (options, context) => new AzureKeyProvider(options, context),
 });

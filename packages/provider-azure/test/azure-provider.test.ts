@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isTrousseauError, isValidKeyId, type Metrics, type ProviderStatus } from '@trousseau/core';
-import { testRequestContext, waitUntil } from '@trousseau/testing';
+import { isTrousseauError, isValidKeyId, type ProviderStatus } from '@trousseau/core';
+import { RecordingMetrics, testRequestContext, waitUntil } from '@trousseau/testing';
 import { AzureKeyProvider } from '../src/azure-provider.js';
 import { parseKeyRef } from '../src/key-ref.js';
 import { azureOptionsSchema } from '../src/options.js';
@@ -149,14 +149,14 @@ describe('azure provider', () => {
       const version = parseKeyRef(sealed.keyRef ?? '')?.version ?? '';
       fixture.emulator.setEnabled('kek', version, false);
       const status = unhealthy(await p.status(ctx()));
-      assert.equal(status.keyUnusable, true);
+      assert.equal(status.code, 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
       assert.equal(status.keyId, keyId);
       assert.match(status.reason, /disabled/);
       assert.ok(status.reason.includes(version));
-      await rejectsWith(p.encrypt(plaintext, ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE');
+      await rejectsWith(p.encrypt(plaintext, ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
       await rejectsWith(
         p.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx()),
-        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       );
       fixture.emulator.setEnabled('kek', version, true);
       assert.equal(healthyKeyId(await p.status(ctx())), keyId);
@@ -167,15 +167,15 @@ describe('azure provider', () => {
     }
   });
 
-  it('reports a removed role as unusable and permission denied', async () => {
+  it('reports a removed role as the key gone, naming the role it needs', async () => {
     const p = fixture.provider();
     try {
       healthyKeyId(await p.status(ctx()));
       fixture.emulator.faults.forbidden = true;
       const status = unhealthy(await p.status(ctx()));
-      assert.equal(status.keyUnusable, true);
+      assert.equal(status.code, 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
       assert.match(status.reason, /Key Vault Crypto User/);
-      await rejectsWith(p.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED');
+      await rejectsWith(p.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
     } finally {
       fixture.emulator.faults.reset();
       await p.close();
@@ -197,7 +197,7 @@ describe('azure provider', () => {
       const status = unhealthy(await p.status(ctx()));
       assert.match(status.reason, /token acquisition from Entra ID failed/);
       assert.ok(!status.reason.includes('not-the-secret'), 'the secret never reaches a message');
-      assert.notEqual(status.keyUnusable, true, 'a login failure is not a gone key');
+      assert.equal(status.code, 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED', 'a login failure is not a gone key');
       await rejectsWith(p.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED');
       await writeFile(secretFile, fixture.emulator.clientSecret);
       healthyKeyId(await p.status(ctx()));
@@ -286,7 +286,7 @@ describe('azure provider', () => {
       fixture.emulator.faults.dropConnections = true;
       await rejectsWith(open(), 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE');
       const down = unhealthy(await p.status(ctx()));
-      assert.notEqual(down.keyUnusable, true);
+      assert.equal(down.code, 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE', 'an outage is not a gone key');
       assert.ok(down.keyId !== undefined);
       fixture.emulator.faults.reset();
       assert.equal((await open()).length, 32);
@@ -344,7 +344,7 @@ describe('azure provider', () => {
       // A version Key Vault does not know (deleted, or another vault's): the key is gone, not the data bad.
       await rejectsWith(
         p.decrypt({ ciphertext: sealed.ciphertext, keyRef: `kek/${'0'.repeat(32)}/RSA-OAEP-256` }, ctx()),
-        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
       );
     } finally {
       await p.close();
@@ -444,25 +444,31 @@ describe('azure provider', () => {
     }
   });
 
-  it('reports metrics with the provider label', async () => {
-    const seen: { name: string; labels: Readonly<Record<string, string>> | undefined }[] = [];
-    const metrics: Metrics = {
-      increment: (name, labels) => seen.push({ name, labels }),
-      observe: (name, _value, labels) => seen.push({ name, labels }),
-      set: (name, _value, labels) => seen.push({ name, labels }),
-    };
+  it('declares its instruments and reports every call with the provider label and a gRPC outcome', async () => {
+    const metrics = new RecordingMetrics();
     const p = new AzureKeyProvider(azureOptionsSchema.parse(fixture.options()), fixture.context(metrics));
     try {
       await p.status(ctx());
       await p.encrypt(randomBytes(32), ctx());
-      const names = new Set(seen.map((entry) => entry.name));
-      for (const name of ['azure_requests_total', 'azure_request_duration_seconds', 'azure_key_usable']) {
-        assert.ok(names.has(name), `missing ${name}`);
-      }
-      assert.ok(seen.every((entry) => entry.labels?.provider === 'azure'));
-      assert.ok(
-        seen.some((entry) => entry.name === 'azure_requests_total' && entry.labels?.operation === 'wrapKey'),
+      assert.deepEqual([...metrics.declared.keys()].filter((name) => name.startsWith('azure_')).sort(), [
+        'azure_key_usable',
+        'azure_request_duration_seconds',
+        'azure_requests_total',
+      ]);
+      const calls = (operation: string, outcome: string): number =>
+        metrics.count('azure_requests_total', { provider: 'azure', operation, outcome });
+      assert.equal(calls('getKey', 'OK'), 1);
+      assert.equal(calls('wrapKey', 'OK'), 1);
+      assert.equal(metrics.gauges.get(RecordingMetrics.key('azure_key_usable', { provider: 'azure' })), 1);
+      assert.ok(metrics.observations.every((entry) => entry.labels.provider === 'azure'));
+      await rejectsWith(
+        p.decrypt(
+          { ciphertext: randomBytes(256), keyRef: `kek/${fixture.firstVersion}/RSA-OAEP-256` },
+          ctx(),
+        ),
+        'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
       );
+      assert.equal(calls('unwrapKey', 'INVALID_ARGUMENT'), 1);
     } finally {
       await p.close();
     }

@@ -17,7 +17,7 @@ export { VaultKeyProvider } from './vault-provider.js';
 /** The `vault` provider: HashiCorp Vault Transit. */
 export default defineProvider({
   name: 'vault',
-  coreRange: '^1.0.0',
+  coreRange: '^1.1.0',
   configSchema: vaultOptionsSchema,
   create: (options, context) => VaultKeyProvider.open(options, context),
 });

@@ -9,8 +9,10 @@ const MAX_BACKOFF_MS = 500;
 const MIN_ATTEMPT_MS = 5;
 
 interface RetryOptions<T> {
-  /** Epoch ms by which the answer is needed (finite). */
+  /** Epoch ms by which the answer is needed (finite), on {@link RetryOptions.now}'s clock. */
   readonly deadline: number;
+  /** The provider's clock (the injected one, which request deadlines are on). */
+  readonly now: () => number;
   /** Upper bound of one attempt. */
   readonly attemptTimeoutMs: number;
   /** One request; receives the time it may take. */
@@ -42,7 +44,7 @@ export async function withRetries<T>(options: RetryOptions<T>): Promise<T> {
   let last: VaultRequestError | undefined;
   let staleRetried = false;
   for (let attempt = 0; ; attempt++) {
-    const remaining = options.deadline - Date.now();
+    const remaining = options.deadline - options.now();
     if (remaining < MIN_ATTEMPT_MS) throw last ?? new OutOfTime(undefined);
     try {
       return await options.attempt(Math.min(remaining, options.attemptTimeoutMs));
@@ -57,7 +59,7 @@ export async function withRetries<T>(options: RetryOptions<T>): Promise<T> {
     }
     if (!isRetryable(last) || attempt + 1 >= (options.maxAttempts ?? Number.POSITIVE_INFINITY)) throw last;
     const delay = Math.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt);
-    if (Date.now() + delay + MIN_ATTEMPT_MS >= options.deadline) throw last;
+    if (options.now() + delay + MIN_ATTEMPT_MS >= options.deadline) throw last;
     options.onRetry?.(last, attempt + 1, delay);
     await sleep(delay);
   }

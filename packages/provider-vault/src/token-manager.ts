@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { isTrousseauError, TrousseauError, type ProviderContext } from '@trousseau/core';
+import {
+  isTrousseauError,
+  outcomeOf,
+  TrousseauError,
+  type Counter,
+  type Outcome,
+  type ProviderContext,
+} from '@trousseau/core';
 import type { VaultAuthOptions } from './options.js';
 import { OutOfTime, withRetries } from './retry.js';
 import { isForbidden, mapVaultError, type VaultOperation } from './vault-errors.js';
@@ -68,6 +75,8 @@ export class TokenManager {
   readonly #auth: VaultAuthOptions;
   readonly #context: ProviderContext;
   readonly #authTimeoutMs: number;
+  readonly #renewals: Counter<'provider' | 'outcome'>;
+  readonly #logins: Counter<'provider' | 'method' | 'outcome'>;
   #state: TokenState | undefined;
   /** The last failure to obtain or keep a token, for Status; cleared by success. */
   #problem: TrousseauError | undefined;
@@ -82,6 +91,16 @@ export class TokenManager {
     this.#auth = options.auth;
     this.#context = options.context;
     this.#authTimeoutMs = options.authTimeoutMs;
+    this.#renewals = options.context.metrics.counter({
+      name: 'vault_token_renewals_total',
+      help: 'Vault token renewals by provider instance and outcome (gRPC status name)',
+      labelNames: ['provider', 'outcome'],
+    });
+    this.#logins = options.context.metrics.counter({
+      name: 'vault_logins_total',
+      help: 'Vault logins by provider instance, auth method and outcome (gRPC status name)',
+      labelNames: ['provider', 'method', 'outcome'],
+    });
   }
 
   get method(): VaultAuthOptions['method'] {
@@ -95,10 +114,6 @@ export class TokenManager {
 
   #now(): number {
     return this.#context.clock.now();
-  }
-
-  #labels(extra: Record<string, string> = {}): Record<string, string> {
-    return { provider: this.#context.instanceName, ...extra };
   }
 
   /**
@@ -192,7 +207,7 @@ export class TokenManager {
         throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_AUTH_FAILED', 'vault token renewal granted no time');
       }
     } catch (error) {
-      this.#context.metrics.increment('vault_token_renewals_total', this.#labels({ outcome: 'failure' }));
+      this.#renewals.add({ provider: this.#context.instanceName, outcome: outcomeOf(error) });
       const reason = isTrousseauError(error) ? error.message : 'renewal failed';
       if (this.#state !== state) {
         // The token was replaced while the renewal was on its way (a 403 made the provider adopt or log
@@ -215,7 +230,7 @@ export class TokenManager {
       await this.#replaceByLogin(state);
       return;
     }
-    this.#context.metrics.increment('vault_token_renewals_total', this.#labels({ outcome: 'success' }));
+    this.#renewals.add({ provider: this.#context.instanceName, outcome: 'OK' });
     // Replaced meanwhile: the renewed token is no longer the one in use.
     if (this.#state !== state) return;
     const now = this.#now();
@@ -341,10 +356,10 @@ export class TokenManager {
 
   async #isAlive(token: string): Promise<boolean> {
     const known = this.#alive;
-    if (known !== undefined && known.token === token && Date.now() - known.at < ALIVE_CACHE_MS) return true;
+    if (known !== undefined && known.token === token && this.#now() - known.at < ALIVE_CACHE_MS) return true;
     try {
       await this.#call('token lookup', 'auth/token/lookup-self', token);
-      this.#alive = { token, at: Date.now() };
+      this.#alive = { token, at: this.#now() };
       return true;
     } catch (error) {
       if (isTrousseauError(error) && error.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED') return false;
@@ -356,8 +371,8 @@ export class TokenManager {
   async #loginOnce(): Promise<TokenState> {
     const auth = this.#auth;
     if (auth.method === 'token') throw new Error('unreachable: static tokens do not log in');
-    const labels = (outcome: string): Record<string, string> =>
-      this.#labels({ method: auth.method, outcome });
+    const count = (outcome: Outcome): void =>
+      this.#logins.add({ provider: this.#context.instanceName, method: auth.method, outcome });
     try {
       let body: Record<string, string>;
       if (auth.method === 'kubernetes') {
@@ -384,7 +399,7 @@ export class TokenManager {
         nextAction: answer.renewable ? 'renew' : 'login',
         obtainedAt: now,
       };
-      this.#context.metrics.increment('vault_logins_total', labels('success'));
+      count('OK');
       this.#context.logger.info(
         {
           provider: this.#context.instanceName,
@@ -397,17 +412,23 @@ export class TokenManager {
       this.#problem = undefined;
       return state;
     } catch (error) {
-      this.#context.metrics.increment('vault_logins_total', labels('failure'));
-      if (isTrousseauError(error)) {
-        throw error.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED'
-          ? new TrousseauError(
-              'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
-              `vault ${auth.method} login refused: permission denied on auth/${auth.mount}/login`,
-              { cause: error },
-            )
-          : error;
+      let failure: TrousseauError;
+      if (!isTrousseauError(error)) {
+        failure = new TrousseauError(
+          'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
+          `vault ${auth.method} login failed`,
+        );
+      } else if (error.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED') {
+        failure = new TrousseauError(
+          'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
+          `vault ${auth.method} login refused: permission denied on auth/${auth.mount}/login`,
+          { cause: error },
+        );
+      } else {
+        failure = error;
       }
-      throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_AUTH_FAILED', `vault ${auth.method} login failed`);
+      count(outcomeOf(failure));
+      throw failure;
     }
   }
 
@@ -440,10 +461,11 @@ export class TokenManager {
     token: string | undefined,
     body?: unknown,
   ): Promise<unknown> {
-    const deadline = Date.now() + this.#authTimeoutMs;
+    const deadline = this.#now() + this.#authTimeoutMs;
     try {
       return await withRetries({
         deadline,
+        now: () => this.#now(),
         attemptTimeoutMs: this.#authTimeoutMs,
         // A refused Kubernetes login answers 500 on Vault 1.4: do not spend the whole timeout on it.
         maxAttempts: 3,

@@ -30,18 +30,19 @@ function isVersionTooOld(message: string): boolean {
   return /disallowed by policy \(too old\)/i.test(message);
 }
 
+/** Transit's answer when the key does not exist (deleted, or never made): the key is gone. */
 function isKeyNotFound(message: string): boolean {
   return /encryption key not found/i.test(message);
+}
+
+function keyGone(keyPath: string, cause: Error): TrousseauError {
+  return new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_GONE', `key not found: ${keyPath}`, { cause });
 }
 
 /** A per-item (batch) or whole-request transit error string, for decrypt. */
 export function decryptItemError(message: string, keyPath: string): TrousseauError {
   const cause = new Error(message);
-  if (isKeyNotFound(message)) {
-    return new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE', `key not found: ${keyPath}`, {
-      cause,
-    });
-  }
+  if (isKeyNotFound(message)) return keyGone(keyPath, cause);
   if (isVersionTooOld(message)) {
     return new TrousseauError(
       'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
@@ -57,11 +58,7 @@ export function decryptItemError(message: string, keyPath: string): TrousseauErr
 /** A per-item (batch) or whole-request 400 on encrypt. */
 export function encryptItemError(message: string, keyPath: string): TrousseauError {
   const cause = new Error(message);
-  if (isKeyNotFound(message)) {
-    return new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE', `key not found: ${keyPath}`, {
-      cause,
-    });
-  }
+  if (isKeyNotFound(message)) return keyGone(keyPath, cause);
   return new TrousseauError('TROUSSEAU_ERR_PROVIDER_INTERNAL', `Vault refused to encrypt: ${message}`, {
     cause,
   });
@@ -160,11 +157,7 @@ export function mapVaultError(
       if (status === 400) return encryptItemError(message, keyPath);
       break;
     case 'key read':
-      if (status === 404) {
-        return new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE', `key not found: ${keyPath}`, {
-          cause,
-        });
-      }
+      if (status === 404) return keyGone(keyPath, cause);
       break;
     case 'login':
     case 'token lookup':

@@ -3,6 +3,7 @@ import {
   raceAbort,
   TrousseauError,
   type DecryptInput,
+  type Histogram,
   type EncryptResult,
   type KeyProvider,
   type ProviderCapabilities,
@@ -63,6 +64,7 @@ export class VaultKeyProvider implements KeyProvider {
   readonly #encryptQueue: Coalescer<string>;
   readonly #decryptQueue: Coalescer<string>;
   readonly #requestTimeoutMs: number;
+  readonly #batchSize: Histogram<'provider'>;
   #key: KeyState | undefined;
   #keyRefresh: Promise<KeyState> | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
@@ -73,6 +75,12 @@ export class VaultKeyProvider implements KeyProvider {
     this.#context = context;
     this.#http = http;
     this.#requestTimeoutMs = options.timeouts.requestSeconds * 1000;
+    this.#batchSize = context.metrics.histogram({
+      name: 'provider_batch_size',
+      help: 'Items per batched backend request (1 = a lone call), by provider instance',
+      labelNames: ['provider'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    });
     this.#tokens = new TokenManager({
       http,
       auth: options.auth,
@@ -113,7 +121,7 @@ export class VaultKeyProvider implements KeyProvider {
     });
     const provider = new VaultKeyProvider(options, context, http);
     try {
-      await provider.#refreshKey(Date.now() + options.timeouts.authSeconds * 1000);
+      await provider.#refreshKey(context.clock.now() + options.timeouts.authSeconds * 1000);
     } catch (error) {
       context.logger.warn(
         { provider: context.instanceName, reason: isTrousseauError(error) ? error.message : 'unknown' },
@@ -134,9 +142,14 @@ export class VaultKeyProvider implements KeyProvider {
     if (this.#closed) throw new TrousseauError('TROUSSEAU_ERR_SHUTTING_DOWN', 'vault provider is closed');
   }
 
+  /** Now, on the injected clock: the one request deadlines and token lifetimes are on. */
+  #now(): number {
+    return this.#context.clock.now();
+  }
+
   /** The caller's deadline, bounded by the request timeout when the caller set none. */
   #deadlineOf(request: RequestContext): number {
-    return Math.min(request.deadline, Date.now() + this.#requestTimeoutMs);
+    return Math.min(request.deadline, this.#now() + this.#requestTimeoutMs);
   }
 
   async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
@@ -214,12 +227,10 @@ export class VaultKeyProvider implements KeyProvider {
   async #send(operation: 'encrypt' | 'decrypt', items: readonly PendingItem<string>[]): Promise<void> {
     const live = items.filter((item) => !item.settled);
     if (live.length === 0) return;
-    this.#context.metrics.observe('provider_batch_size', live.length, {
-      provider: this.#context.instanceName,
-    });
+    this.#batchSize.observe({ provider: this.#context.instanceName }, live.length);
     const deadline = Math.min(
       Math.max(...live.map((item) => item.deadline)),
-      Date.now() + this.#requestTimeoutMs,
+      this.#now() + this.#requestTimeoutMs,
     );
     const abandon = untilAllAborted(live.map((item) => item.signal));
     let outcomes: ItemOutcome[];
@@ -331,6 +342,7 @@ export class VaultKeyProvider implements KeyProvider {
       try {
         return await withRetries({
           deadline,
+          now: () => this.#now(),
           attemptTimeoutMs: this.#requestTimeoutMs,
           attempt: (timeoutMs) => request(usedToken, timeoutMs),
           abandoned,
@@ -349,8 +361,15 @@ export class VaultKeyProvider implements KeyProvider {
             continue;
           }
         }
-        if ((failure.kind === 'timeout' || failure.kind === 'aborted') && Date.now() >= deadline - 1)
+        if ((failure.kind === 'timeout' || failure.kind === 'aborted') && this.#now() >= deadline - 1)
           throw this.#outOfTime(operation, failure, path);
+        if (isForbidden(failure)) {
+          // The token is alive (or was just replaced and refused too): its policy no longer grants this
+          // path of the key. For Trousseau the key is gone, which Status must say with an error.
+          throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_GONE', `permission denied on ${path}`, {
+            cause: new Error(failure.message),
+          });
+        }
         throw mapVaultError(failure, operation, path, this.#keyPath);
       }
     }
@@ -422,7 +441,7 @@ export class VaultKeyProvider implements KeyProvider {
     this.#refreshTimer = setTimeout(() => {
       void this.#tokens
         .maintain()
-        .then(() => this.#refreshKey(Date.now() + this.#requestTimeoutMs))
+        .then(() => this.#refreshKey(this.#now() + this.#requestTimeoutMs))
         .catch((error: unknown) => {
           this.#context.logger.debug(
             {
@@ -454,7 +473,7 @@ export class VaultKeyProvider implements KeyProvider {
           healthy: false,
           reason: `key ${this.#keyPath} (type ${key.type}) does not support encryption and decryption`,
           keyId: key.keyId,
-          keyUnusable: true,
+          code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
         };
       }
       const [encrypted] = await raceAbort(
@@ -484,17 +503,14 @@ export class VaultKeyProvider implements KeyProvider {
       const failure = isTrousseauError(error)
         ? error
         : new TrousseauError('TROUSSEAU_ERR_INTERNAL', 'vault status check failed');
+      // Vault's own trouble (sealed, unreachable) explains the failure better than the call that met it,
+      // and is never the key gone.
       const healthReason = await health;
-      const keyGone =
-        failure.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED' ||
-        (failure.code === 'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE' &&
-          failure.message.startsWith('key not found'));
-      const reason = healthReason ?? failure.message;
       return {
         healthy: false,
-        reason,
+        reason: healthReason ?? failure.message,
+        code: healthReason === undefined ? failure.code : 'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
         ...(lastGood === undefined ? {} : { keyId: lastGood }),
-        ...(keyGone && healthReason === undefined ? { keyUnusable: true } : {}),
       };
     } finally {
       health.catch(() => undefined);
@@ -506,7 +522,7 @@ export class VaultKeyProvider implements KeyProvider {
     try {
       const body = asRecord(
         await this.#http.read('sys/health', {
-          timeoutMs: Math.max(1, Math.min(deadline - Date.now(), this.#requestTimeoutMs)),
+          timeoutMs: Math.max(1, Math.min(deadline - this.#now(), this.#requestTimeoutMs)),
           signal,
         }),
       );

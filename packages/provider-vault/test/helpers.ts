@@ -10,10 +10,9 @@ import {
   type Clock,
   type ErrorCode,
   type Logger,
-  type Metrics,
   type ProviderContext,
 } from '@trousseau/core';
-import { testRequestContext } from '@trousseau/testing';
+import { RecordingMetrics, testRequestContext } from '@trousseau/testing';
 import type { VaultEmulatorOptions } from '@trousseau/testing/vault';
 import { vaultOptionsSchema, VaultKeyProvider } from '../src/index.js';
 import { providerPolicy, startBackend, uniqueName, type VaultBackend } from './backend.js';
@@ -29,28 +28,10 @@ export class TestClock implements Clock {
   }
 }
 
-/** Metrics kept in memory so tests can read them. */
-export class RecordingMetrics implements Metrics {
-  readonly counters = new Map<string, number>();
-  readonly observations: { name: string; value: number; labels: Record<string, string> }[] = [];
-  static key(name: string, labels: Readonly<Record<string, string>> = {}): string {
-    const parts = Object.entries(labels)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k}=${v}`);
-    return `${name}{${parts.join(',')}}`;
-  }
-  increment(name: string, labels: Readonly<Record<string, string>> = {}, value = 1): void {
-    const key = RecordingMetrics.key(name, labels);
-    this.counters.set(key, (this.counters.get(key) ?? 0) + value);
-  }
-  observe(name: string, value: number, labels: Readonly<Record<string, string>> = {}): void {
-    this.observations.push({ name, value, labels: { ...labels } });
-  }
-  set(): void {}
-  count(name: string, labels: Readonly<Record<string, string>>): number {
-    return this.counters.get(RecordingMetrics.key(name, labels)) ?? 0;
-  }
-}
+export { RecordingMetrics };
+
+/** The clock each provider a fixture opened was given: request deadlines must be on it. */
+const clocks = new WeakMap<VaultKeyProvider, Clock>();
 
 /** A logger that keeps every line as JSON text, to check that no secret is ever logged. */
 export class CapturingLogger implements Logger {
@@ -132,7 +113,9 @@ export async function createFixture(backend: VaultBackend, clock = new TestClock
         keyName,
         ...config,
       });
-      return VaultKeyProvider.open(parsed, context());
+      const provider = await VaultKeyProvider.open(parsed, context());
+      clocks.set(provider, clock);
+      return provider;
     },
     async cleanup() {
       await rm(dir, { recursive: true, force: true });
@@ -224,9 +207,10 @@ export async function rejectsWith(work: Promise<unknown>, code: ErrorCode, messa
   });
 }
 
-/** Encrypts 32 random bytes and checks they decrypt back, each call with a 3 s deadline. */
+/** Encrypts 32 random bytes and checks they decrypt back, each call with a 3 s deadline on its clock. */
 export async function roundTrip(provider: VaultKeyProvider): Promise<void> {
-  const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
+  const ctx = (): ReturnType<typeof testRequestContext> =>
+    testRequestContext(3_000, undefined, clocks.get(provider));
   const plaintext = randomBytes(32);
   const sealed = await provider.encrypt(plaintext, ctx());
   assert.deepEqual(

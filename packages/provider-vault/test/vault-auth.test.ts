@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createRequestScope, isTrousseauError, silentLogger, type ProviderStatus } from '@trousseau/core';
+import {
+  createRequestScope,
+  isTrousseauError,
+  silentLogger,
+  type ProviderStatus,
+  type RequestContext,
+} from '@trousseau/core';
 import { testRequestContext } from '@trousseau/testing';
 import type { VaultKeyProvider } from '../src/index.js';
 import { startBackend, usingRealVault, type VaultBackend } from './backend.js';
@@ -16,7 +22,6 @@ import {
   type Fixture,
 } from './helpers.js';
 
-const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
 const emulatorOnly = usingRealVault ? 'needs the emulator (clock, faults or Kubernetes auth)' : false;
 
 function assertUnhealthy(status: ProviderStatus, reason: RegExp): void {
@@ -66,6 +71,7 @@ async function startSlowMaintenance(
 
 describe('vault auth: static token', () => {
   const vault = useVaultBackend();
+  const ctx = (): RequestContext => testRequestContext(3_000, undefined, vault.clock);
 
   it('looks the token up at start and serves calls with it; the token is never logged', async () => {
     const { auth, token } = await tokenAuth(vault.backend, vault.fixture);
@@ -92,7 +98,10 @@ describe('vault auth: static token', () => {
       await vault.backend.revokeToken(token);
       const status = await provider.status(ctx());
       assertUnhealthy(status, /token (expired or revoked|expired)/);
-      assert.ok(!status.healthy && status.keyUnusable !== true, 'a dead token is not a dead key');
+      assert.ok(
+        !status.healthy && status.code === 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
+        'a dead token is not a dead key',
+      );
       assert.ok(!status.healthy && status.keyId !== undefined, 'keeps the last good key id');
       await assert.rejects(provider.encrypt(randomBytes(32), ctx()), (error: unknown) => {
         assert.ok(isTrousseauError(error));
@@ -143,7 +152,7 @@ describe('vault auth: static token', () => {
     });
     const provider = await vault.fixture.open({ auth });
     try {
-      const renewals = { provider: 'vault-test', outcome: 'success' };
+      const renewals = { provider: 'vault-test', outcome: 'OK' };
       const before = vault.fixture.metrics.count('vault_token_renewals_total', renewals);
       vault.clock.advance(30_000);
       assert.ok((await provider.status(ctx())).healthy);
@@ -172,7 +181,7 @@ describe('vault auth: static token', () => {
         file: 'raced-token',
       });
       const provider = await vault.fixture.open({ auth, keyRefreshIntervalSeconds: 60 });
-      const failedRenewals = { provider: 'vault-test', outcome: 'failure' };
+      const failedRenewals = { provider: 'vault-test', outcome: 'UNAVAILABLE' };
       try {
         await roundTrip(provider);
         const failuresBefore = vault.fixture.metrics.count('vault_token_renewals_total', failedRenewals);
@@ -214,6 +223,7 @@ describe('vault auth: static token', () => {
 
 describe('vault auth: AppRole', () => {
   const vault = useVaultBackend();
+  const ctx = (): RequestContext => testRequestContext(3_000, undefined, vault.clock);
 
   async function appRole(mount: string, ttlSeconds = 60): Promise<Record<string, unknown>> {
     const { roleId, secretId } = await vault.backend.configureAppRole({
@@ -239,7 +249,7 @@ describe('vault auth: AppRole', () => {
         vault.fixture.metrics.count('vault_logins_total', {
           provider: 'vault-test',
           method: 'approle',
-          outcome: 'success',
+          outcome: 'OK',
         }),
         1,
       );
@@ -263,7 +273,7 @@ describe('vault auth: AppRole', () => {
         vault.fixture.metrics.count('vault_logins_total', {
           provider: 'vault-test',
           method: 'approle',
-          outcome: 'failure',
+          outcome: 'UNAVAILABLE',
         }) >= 1,
       );
     } finally {
@@ -275,9 +285,9 @@ describe('vault auth: AppRole', () => {
     const count = counter(vault.fixture);
     const auth = await appRole('approle-renew');
     const provider = await vault.fixture.open({ auth });
-    const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
-    const renewed = { provider: 'vault-test', outcome: 'success' };
-    const failed = { provider: 'vault-test', outcome: 'failure' };
+    const logins = { provider: 'vault-test', method: 'approle', outcome: 'OK' };
+    const renewed = { provider: 'vault-test', outcome: 'OK' };
+    const failed = { provider: 'vault-test', outcome: 'UNAVAILABLE' };
     try {
       assert.equal(count('vault_logins_total', logins), 1);
       vault.clock.advance(41_000);
@@ -320,7 +330,7 @@ describe('vault auth: AppRole', () => {
         },
         keyRefreshIntervalSeconds: 60,
       });
-      const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+      const logins = { provider: 'vault-test', method: 'approle', outcome: 'OK' };
       try {
         await roundTrip(provider);
         assert.equal(count('vault_logins_total', logins), 1);
@@ -348,7 +358,7 @@ describe('vault auth: AppRole', () => {
     const count = counter(vault.fixture);
     const auth = await appRole('approle-expire');
     const provider = await vault.fixture.open({ auth });
-    const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+    const logins = { provider: 'vault-test', method: 'approle', outcome: 'OK' };
     try {
       await roundTrip(provider);
       vault.clock.advance(120_000);
@@ -384,7 +394,7 @@ describe('vault auth: AppRole', () => {
           await roundTrip(provider);
           vaultClock.advance(61_000);
           await roundTrip(provider);
-          const logins = { provider: 'vault-test', method: 'approle', outcome: 'success' };
+          const logins = { provider: 'vault-test', method: 'approle', outcome: 'OK' };
           assert.equal(skewedFixture.metrics.count('vault_logins_total', logins), 2);
         } finally {
           await provider.close();
@@ -399,6 +409,7 @@ describe('vault auth: AppRole', () => {
 
 describe('vault auth: Kubernetes', { skip: emulatorOnly }, () => {
   const vault = useVaultBackend();
+  const ctx = (): RequestContext => testRequestContext(3_000, undefined, vault.clock);
 
   it('logs in with the service-account token file, re-read at every login', async () => {
     const emulator = vault.backend.emulator;
@@ -429,7 +440,7 @@ describe('vault auth: Kubernetes', { skip: emulatorOnly }, () => {
       vault.clock.advance(120_000);
       await roundTrip(provider);
       assert.equal(requestsTo(vault.backend, '/v1/auth/k8s-cluster/login'), 2);
-      const logins = { provider: 'vault-test', method: 'kubernetes', outcome: 'success' };
+      const logins = { provider: 'vault-test', method: 'kubernetes', outcome: 'OK' };
       assert.equal(vault.fixture.metrics.count('vault_logins_total', logins), 2);
       assert.ok(
         !vault.fixture.logger.lines.some((line) => line.includes(first)),

@@ -16,11 +16,15 @@ const ctx = (timeoutMs = 2_000): ReturnType<typeof testRequestContext> => testRe
  */
 const SETTLE_GRACE_MS = 1_000;
 
-function assertUnhealthy(status: ProviderStatus, reason: RegExp, keyUnusable = false): void {
+function assertUnhealthy(status: ProviderStatus, reason: RegExp, keyGone = false): void {
   assert.equal(status.healthy, false, `expected unhealthy, got ${JSON.stringify(status)}`);
   if (status.healthy) return;
   assert.match(status.reason, reason);
-  assert.equal(status.keyUnusable === true, keyUnusable, `keyUnusable: ${JSON.stringify(status)}`);
+  assert.equal(
+    status.code === 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+    keyGone,
+    `key gone (code ${String(status.code)}): ${JSON.stringify(status)}`,
+  );
   assert.ok(status.keyId !== undefined, 'keeps reporting the last good key id');
 }
 
@@ -202,7 +206,7 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
     }
   });
 
-  it('reports a deleted key as unusable: "key not found"', async () => {
+  it('reports a deleted key as gone: "key not found"', async () => {
     const doomed = await openOwnKey('doomed');
     try {
       const sealed = await doomed.provider.encrypt(randomBytes(32), ctx());
@@ -210,7 +214,7 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
       assertUnhealthy(await doomed.provider.status(ctx()), /key not found: transit\/keys\//, true);
       await rejectsWith(
         doomed.provider.decrypt({ ciphertext: sealed.ciphertext, keyRef: '' }, ctx()),
-        'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+        'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
         /key not found/,
       );
     } finally {
@@ -218,7 +222,7 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
     }
   });
 
-  it('reports a policy that no longer allows encrypt as unusable: "permission denied on transit/encrypt/<key>"', async () => {
+  it('reports a policy that no longer allows encrypt as the key gone: "permission denied on transit/encrypt/<key>"', async () => {
     const policy = `${vault.fixture.policy}-shrinking`;
     emulator.writePolicy(policy, [
       { path: `transit/encrypt/${vault.fixture.keyName}`, capabilities: ['update'] },
@@ -240,10 +244,7 @@ describe('vault failures', { skip: usingRealVault ? 'needs the emulator (seal, f
         new RegExp(`^permission denied on transit/encrypt/${vault.fixture.keyName}$`),
         true,
       );
-      await rejectsWith(
-        shrinking.encrypt(randomBytes(32), ctx()),
-        'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED',
-      );
+      await rejectsWith(shrinking.encrypt(randomBytes(32), ctx()), 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
     } finally {
       await shrinking.close();
     }

@@ -6,14 +6,13 @@ import { testRequestContext } from '@trousseau/testing';
 import { usingRealVault } from './backend.js';
 import { eventually, tokenAuth, useVaultBackend } from './helpers.js';
 
-const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000);
-
 function prefixOf(ciphertext: Uint8Array): string {
   return /^vault:v\d+:/.exec(Buffer.from(ciphertext).toString('utf8'))?.[0] ?? '';
 }
 
 describe('vault key rotation', () => {
   const vault = useVaultBackend();
+  const ctx = (): ReturnType<typeof testRequestContext> => testRequestContext(3_000, undefined, vault.clock);
 
   it('changes the key id within the refresh interval; new data is v2 and v1 data still decrypts', async () => {
     const { auth } = await tokenAuth(vault.backend, vault.fixture);
@@ -165,7 +164,11 @@ describe('vault key rotation', () => {
         emulator.deleteKey(name);
         const gone = await provider.status(ctx());
         assert.equal(gone.healthy, false);
-        assert.ok(!gone.healthy && gone.keyUnusable === true && /key not found/.test(gone.reason));
+        assert.ok(
+          !gone.healthy &&
+            gone.code === 'TROUSSEAU_ERR_PROVIDER_KEY_GONE' &&
+            /key not found/.test(gone.reason),
+        );
         vault.clock.advance(2_000);
         emulator.createKey(name);
         const again = await provider.status(ctx());

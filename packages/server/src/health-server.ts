@@ -10,6 +10,11 @@ function parseListenAddress(listen: string): { host: string; port: number } {
   return { host, port: Number.parseInt(listen.slice(index + 1), 10) };
 }
 
+/** Whether the KMS socket is served: set by the server once it listens and cleared when it stops. */
+export class ServingState {
+  serving = false;
+}
+
 /**
  * The HTTP side listener for operators and probes:
  * - `/livez`: the process is up and serving the socket (200), else 503;

@@ -3,5 +3,6 @@ export { BUILTIN_PROVIDERS } from './builtin-providers.js';
 export { buildProgram, runCli } from './cli.js';
 export { embeddedDefaultConfig } from './embedded-default.js';
 export { createLogger, type LogLevel } from './logger.js';
+export { createServerContainer, SERVER_TOKENS, type ServerContainerOptions } from './server-container.js';
 export { TrousseauServer, type TrousseauServerOptions } from './trousseau-server.js';
 export { TROUSSEAU_VERSION } from './version.js';

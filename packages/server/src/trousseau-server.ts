@@ -1,18 +1,17 @@
+import type { Broker, LoadedConfig, Logger } from '@trousseau/core';
+import type { KmsGrpcServer } from '@trousseau/core/grpc';
 import {
-  KmsGrpcServer,
-  systemClock,
-  type Broker,
-  type BuiltinProviders,
-  type Clock,
-  type LoadedConfig,
-  type Logger,
-} from '@trousseau/core';
-import { createBroker, createTrousseauContainer } from '@trousseau/core/wiring';
+  createProviders,
+  providerToken,
+  resolveToken,
+  TOKENS,
+  type DependencyContainer,
+} from '@trousseau/core/wiring';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { BUILTIN_PROVIDERS } from './builtin-providers.js';
-import { HealthServer } from './health-server.js';
-import { PrometheusMetrics } from './prometheus-metrics.js';
+import type { HealthServer, ServingState } from './health-server.js';
+import type { PrometheusMetrics } from './prometheus-metrics.js';
+import { createServerContainer, SERVER_TOKENS, type ServerContainerOptions } from './server-container.js';
 import {
   claimSocketPath,
   prepareSocketPath,
@@ -21,25 +20,13 @@ import {
   socketIdentity,
   temporarySocketPath,
 } from './socket-file.js';
-import { TROUSSEAU_VERSION } from './version.js';
 
-export interface TrousseauServerOptions {
-  readonly loaded: LoadedConfig;
-  readonly logger: Logger;
-  /** Where metrics go; default a fresh Prometheus registry (served on the health listener). */
-  readonly metrics?: PrometheusMetrics;
-  readonly clock?: Clock;
-  /** Extra or replacement provider types (tests add scripted ones). */
-  readonly builtins?: BuiltinProviders;
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** How long a stop waits for in-flight calls before cancelling them. */
-  readonly drainTimeoutMs?: number;
-}
+export type TrousseauServerOptions = ServerContainerOptions;
 
 /**
- * The whole plugin as a value: providers, broker and the gRPC front-end, wired by the DI container.
- * `listen()` binds the socket; `close()` drains and releases everything. Tests and tools compose it
- * without a process.
+ * The whole plugin as a value: providers, broker, the gRPC front-end and the HTTP side listener, each
+ * resolved from the composition root's container. `listen()` binds the socket; `close()` drains and
+ * releases everything. Tests and tools compose it without a process.
  */
 export class TrousseauServer {
   readonly broker: Broker;
@@ -47,6 +34,7 @@ export class TrousseauServer {
   readonly metrics: PrometheusMetrics;
   readonly #grpc: KmsGrpcServer;
   readonly #health: HealthServer;
+  readonly #serving: ServingState;
   readonly #loaded: LoadedConfig;
   readonly #logger: Logger;
   readonly #drainTimeoutMs: number;
@@ -55,49 +43,42 @@ export class TrousseauServer {
   #healthAddress: AddressInfo | undefined;
   #closed: Promise<void> | undefined;
 
-  private constructor(
-    options: TrousseauServerOptions,
-    metrics: PrometheusMetrics,
-    broker: Broker,
-    grpc: KmsGrpcServer,
-  ) {
-    this.broker = broker;
-    this.metrics = metrics;
-    this.#grpc = grpc;
-    this.#health = new HealthServer({
-      broker,
-      metrics,
-      isServing: () => this.#socketIdentity !== undefined && this.#closed === undefined,
-      logger: options.logger,
-    });
-    this.#loaded = options.loaded;
-    this.#logger = options.logger;
-    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
-    this.socketPath = options.loaded.config.socket.path;
+  private constructor(container: DependencyContainer) {
+    this.broker = resolveToken(container, TOKENS.broker);
+    this.metrics = resolveToken(container, SERVER_TOKENS.prometheus);
+    this.#grpc = resolveToken(container, TOKENS.kmsServer);
+    this.#health = resolveToken(container, SERVER_TOKENS.healthServer);
+    this.#serving = resolveToken(container, SERVER_TOKENS.serving);
+    this.#loaded = resolveToken(container, TOKENS.config);
+    this.#logger = resolveToken(container, TOKENS.logger);
+    this.#drainTimeoutMs = resolveToken(container, SERVER_TOKENS.drainTimeoutMs);
+    this.socketPath = this.#loaded.config.socket.path;
   }
 
   /** Loads and creates every configured provider and builds the front-end; binds nothing yet. */
-  static async create(options: TrousseauServerOptions): Promise<TrousseauServer> {
-    const metrics = options.metrics ?? new PrometheusMetrics();
-    const container = createTrousseauContainer({
-      config: options.loaded,
-      logger: options.logger,
-      builtins: { ...BUILTIN_PROVIDERS, ...options.builtins },
-      metrics,
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-      ...(options.env === undefined ? {} : { env: options.env }),
-    });
-    const broker = await createBroker(container);
-    const { config } = options.loaded;
-    const grpc = new KmsGrpcServer({
-      broker,
-      statusVersion: config.kms.statusVersion,
-      runtime: { name: 'trousseau', version: TROUSSEAU_VERSION },
-      logger: options.logger,
-      metrics,
-      clock: options.clock ?? systemClock,
-    });
-    return new TrousseauServer(options, metrics, broker, grpc);
+  static create(options: TrousseauServerOptions): Promise<TrousseauServer> {
+    return TrousseauServer.fromContainer(createServerContainer(options));
+  }
+
+  /**
+   * Creates the providers the container's config lists, then resolves the server from the container
+   * (see `createServerContainer`; a test registers its own values under tokens before this).
+   */
+  static async fromContainer(container: DependencyContainer): Promise<TrousseauServer> {
+    await createProviders(container);
+    try {
+      return new TrousseauServer(container);
+    } catch (error) {
+      // Nothing owns the providers yet: close the ones created before this part failed.
+      const { providers } = resolveToken(container, TOKENS.config).config;
+      await Promise.allSettled(
+        providers
+          .map((entry) => providerToken(entry.name))
+          .filter((token) => container.isRegistered(token.symbol, true))
+          .map((token) => resolveToken(container, token).close()),
+      );
+      throw error;
+    }
   }
 
   /** The side listener's bound address (port 0 in the config picks a free port), once listening. */
@@ -125,6 +106,7 @@ export class TrousseauServer {
       await rm(temporary, { force: true });
     }
     this.#socketIdentity = await socketIdentity(socket.path);
+    this.#serving.serving = true;
     const { listen } = this.#loaded.config.health;
     if (listen !== undefined) this.#healthAddress = await this.#health.listen(listen);
     const status = this.broker.status();
@@ -148,6 +130,7 @@ export class TrousseauServer {
   /** Stops accepting calls, lets in-flight ones finish, closes the providers and removes the socket. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#serving.serving = false;
       await this.#grpc.shutdown(this.#drainTimeoutMs);
       if (this.#healthAddress !== undefined) await this.#health.close();
       await this.broker.close();

@@ -4,10 +4,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KmsClient, parseConfig, silentLogger, type Logger } from '@trousseau/core';
+import { parseConfig, silentLogger, type Logger } from '@trousseau/core';
+import { KmsClient } from '@trousseau/core/grpc';
+import { registerValue, TOKENS } from '@trousseau/core/wiring';
 import localProvider, { createKeyRingFile } from '@trousseau/provider-local';
 import { faultyProviderDefinition, type FaultyProvider } from '@trousseau/testing';
-import { TrousseauServer } from '../src/index.js';
+import { BUILTIN_PROVIDERS, createServerContainer, SERVER_TOKENS, TrousseauServer } from '../src/index.js';
 
 /** The built CLI entry point. */
 export const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
@@ -62,12 +64,13 @@ export async function startTestServer(
     join(dir, 'config.yaml'),
     dir,
   );
-  const server = await TrousseauServer.create({
-    loaded,
-    logger: options.logger ?? silentLogger,
-    builtins: { 'faulty-local': async () => ({ default: definition }) },
-    drainTimeoutMs: options.drainTimeoutMs ?? 2_000,
+  const container = createServerContainer({ loaded, logger: options.logger ?? silentLogger });
+  registerValue(container, TOKENS.builtinProviders, {
+    ...BUILTIN_PROVIDERS,
+    'faulty-local': async () => ({ default: definition }),
   });
+  registerValue(container, SERVER_TOKENS.drainTimeoutMs, options.drainTimeoutMs ?? 2_000);
+  const server = await TrousseauServer.fromContainer(container);
   await server.listen();
   const client = new KmsClient(socket, { timeoutMs: 3_000 });
   const faulty = instances.get('main');

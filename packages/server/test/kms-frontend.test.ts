@@ -166,10 +166,18 @@ describe('KMS v2 front-end over the unix socket, as kube-apiserver calls it', ()
   });
 
   it('fails Status with an error when the key itself is unusable, so the apiserver stops writing', async () => {
-    t.faulty.faults.status = { healthy: false, reason: 'key disabled', keyUnusable: true };
+    t.faulty.faults.status = {
+      healthy: false,
+      reason: 'key disabled',
+      code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+    };
     try {
       await t.server.broker.refreshHealth();
-      await expectCode(t.client.status(), GrpcStatus.UNAVAILABLE, /key disabled/);
+      await expectCode(
+        t.client.status(),
+        GrpcStatus.FAILED_PRECONDITION,
+        /TROUSSEAU_ERR_PROVIDER_KEY_GONE.*key disabled/,
+      );
     } finally {
       t.faulty.faults.status = undefined;
       await t.server.broker.refreshHealth();

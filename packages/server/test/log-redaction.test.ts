@@ -5,12 +5,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { KmsClient, parseConfig } from '@trousseau/core';
+import { parseConfig } from '@trousseau/core';
+import { KmsClient } from '@trousseau/core/grpc';
+import { registerValue, TOKENS } from '@trousseau/core/wiring';
 import { createKeyRingFile } from '@trousseau/provider-local';
 import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
 import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
-import { createLogger, TrousseauServer } from '../src/index.js';
+import { createLogger, createServerContainer, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
 /** A provider set up for the test: its config entry, the secrets that must never be logged, and cleanup. */
@@ -54,11 +56,12 @@ export async function assertNothingSecretLogged(
     join(dir, 'c.yaml'),
     dir,
   );
-  const server = await TrousseauServer.create({
+  const container = createServerContainer({
     loaded,
     logger: createLogger({ level: 'trace', format: 'json', destination: sink }),
-    ...(subject.env === undefined ? {} : { env: { ...process.env, ...subject.env } }),
   });
+  if (subject.env !== undefined) registerValue(container, TOKENS.env, { ...process.env, ...subject.env });
+  const server = await TrousseauServer.fromContainer(container);
   const plaintexts: Buffer[] = [];
   try {
     await server.listen();

@@ -18,7 +18,8 @@ export type V2StatusVersion = 'v2' | 'v2beta1';
 
 /**
  * `v2.KeyManagementService`. Status answers from the broker's cached health (never a KMS round trip);
- * when the key itself is gone it fails with an error, because only an error stops the apiserver's writes.
+ * when the key itself is gone it fails with `TROUSSEAU_ERR_PROVIDER_KEY_GONE`, because only an error
+ * stops the apiserver's writes.
  */
 export function kmsV2Service(
   broker: Broker,
@@ -30,8 +31,8 @@ export function kmsV2Service(
       const status = broker.status();
       if (status.keyUnusable) {
         throw new TrousseauError(
-          'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
-          `key unusable: ${status.reason ?? 'unknown'}`,
+          'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+          `key gone: ${status.reason ?? 'unknown'}`,
         );
       }
       if (status.keyId === undefined) {

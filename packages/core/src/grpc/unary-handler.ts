@@ -1,14 +1,9 @@
-import {
-  status as GrpcStatus,
-  type handleUnaryCall,
-  type sendUnaryData,
-  type ServerUnaryCall,
-} from '@grpc/grpc-js';
+import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
-import { ERROR_CODES } from '../error-codes.js';
-import { toTrousseauError } from '../errors.js';
+import { outcomeOf, toTrousseauError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { LATENCY_BUCKETS, type Metrics } from '../metrics.js';
+import type { Outcome } from '../outcome.js';
 import type { RequestContext } from '../provider.js';
 import { createRequestScope, type RequestScope } from '../request-context.js';
 import { toServiceError } from './grpc-status.js';
@@ -38,6 +33,19 @@ export function unaryHandler<Request, Response>(
   work: (request: Request, context: RequestContext) => Promise<Response>,
   uidOf: (request: Request) => string = () => '',
 ): handleUnaryCall<Request, Response> {
+  // Declared once per rpc; the declarations of every rpc agree, so they share one instrument each.
+  const labelNames = ['api', 'rpc', 'outcome'] as const;
+  const requests = deps.metrics.counter({
+    name: 'grpc_requests_total',
+    help: 'KMS gRPC calls by API, rpc and outcome (gRPC status)',
+    labelNames,
+  });
+  const duration = deps.metrics.histogram({
+    name: 'grpc_request_duration_seconds',
+    help: 'KMS gRPC call latency by API, rpc and outcome (gRPC status)',
+    labelNames,
+    buckets: LATENCY_BUCKETS,
+  });
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
     const started = deps.clock.now();
     const scope = createRequestScope({
@@ -50,14 +58,14 @@ export function unaryHandler<Request, Response>(
     const onCancelled = (): void => scope.cancel('the client cancelled the call');
     call.once('cancelled', onCancelled);
     deps.inFlight.add(scope);
-    const finish = (outcome: string): void => {
+    const finish = (outcome: Outcome): void => {
       scope.dispose();
       call.off('cancelled', onCancelled);
       deps.inFlight.delete(scope);
       const seconds = (deps.clock.now() - started) / 1000;
       const labels = { api, rpc, outcome };
-      deps.metrics.increment('grpc_requests_total', labels);
-      deps.metrics.observe('grpc_request_duration_seconds', seconds, labels);
+      requests.add(labels);
+      duration.observe(labels, seconds);
       scope.context.logger.debug({ outcome, durationMs: Math.round(seconds * 1000) }, 'kms call');
     };
     work(call.request, scope.context).then(
@@ -67,8 +75,8 @@ export function unaryHandler<Request, Response>(
       },
       (error: unknown) => {
         const failure = toTrousseauError(error);
-        finish(GrpcStatus[ERROR_CODES[failure.code].grpc]);
-        if (ERROR_CODES[failure.code].fault === 'server') {
+        finish(outcomeOf(failure));
+        if (failure.fault === 'server') {
           scope.context.logger.warn({ code: failure.code, err: failure.message }, 'kms call failed');
         }
         callback(toServiceError(failure), null);

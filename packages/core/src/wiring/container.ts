@@ -1,42 +1,132 @@
-import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { Broker } from '../broker.js';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { encryptingProvider, type LoadedConfig, type ProviderEntry } from '../config.js';
+import { isKnownErrorCode } from '../error-codes.js';
 import { toTrousseauError, TrousseauError } from '../errors.js';
+import { KmsGrpcServer } from '../grpc/kms-grpc-server.js';
+import { connectionLimitsFromConfig } from '../grpc/http2/connection-limits.js';
+import { HealthMonitor } from '../health-monitor.js';
 import type { Logger } from '../logger.js';
-import { noopMetrics, type Metrics } from '../metrics.js';
+import { guardMetrics, noopMetrics } from '../metrics.js';
 import type { KeyProvider } from '../provider.js';
-import { ProviderRegistry, validateProviderOptions, type BuiltinProviders } from '../registry.js';
+import { ProviderRegistry, validateProviderOptions } from '../registry.js';
 import { createSecretReader } from '../secret-ref.js';
-import { TOKENS, type Token } from './tokens.js';
+import { providerToken, TOKENS, type Token } from './tokens.js';
 
 /** Resolves a typed token from a container. */
 export function resolveToken<T>(container: DependencyContainer, token: Token<T>): T {
   return container.resolve<T>(token.symbol);
 }
 
-export interface ContainerInputs {
-  readonly config: LoadedConfig;
-  readonly logger: Logger;
-  readonly builtins: BuiltinProviders;
-  readonly metrics?: Metrics;
-  readonly clock?: Clock;
-  readonly env?: Readonly<Record<string, string | undefined>>;
+/** Registers a value under a token; the latest registration of a token is the one resolved. */
+export function registerValue<T>(container: DependencyContainer, token: Token<T>, value: T): void {
+  container.register<T>(token.symbol, { useValue: value });
 }
 
 /**
- * The composition root's container: config, logger, metrics, clock, environment and the provider registry,
- * registered by explicit token (no reliance on emitted parameter types). A child of tsyringe's root, so
- * several servers in one process (tests) never share state.
+ * Registers a part built by `make` on first resolution and shared afterwards. `make` resolves what the
+ * part needs through `resolve`, so a test that replaced one of those tokens gets its value in.
+ */
+export function registerSingleton<T>(
+  container: DependencyContainer,
+  token: Token<T>,
+  make: (resolve: <U>(token: Token<U>) => U) => T,
+): void {
+  container.register<T>(token.symbol, {
+    useFactory: instanceCachingFactory<T>((resolving) => make((needed) => resolveToken(resolving, needed))),
+  });
+}
+
+export interface ContainerInputs {
+  readonly config: LoadedConfig;
+  readonly logger: Logger;
+}
+
+/**
+ * The composition root's container. Every part of the plugin is registered under its token (see
+ * {@link TOKENS}) and built from the tokens it needs, on first resolution: the registry, the secret
+ * reader, the guarded metrics, the provider instances, the health monitor, the broker and the gRPC
+ * front-end. Defaults: the system clock, `process.env`, no built-in providers, no provider search path,
+ * metrics dropped. The server registers its own values over these (Prometheus, its built-in providers,
+ * its version), and a test replaces any part by registering a value under its token. A child of
+ * tsyringe's root container, so several servers in one process (tests) never share state.
+ *
+ * Provider instances are created asynchronously by {@link createProviders}, which must run before the
+ * providers, the health monitor, the broker or the front-end are resolved.
  */
 export function createTrousseauContainer(inputs: ContainerInputs): DependencyContainer {
   const container = rootContainer.createChildContainer();
-  container.register(TOKENS.config.symbol, { useValue: inputs.config });
-  container.register(TOKENS.logger.symbol, { useValue: inputs.logger });
-  container.register(TOKENS.metrics.symbol, { useValue: inputs.metrics ?? noopMetrics });
-  container.register(TOKENS.clock.symbol, { useValue: inputs.clock ?? systemClock });
-  container.register(TOKENS.env.symbol, { useValue: inputs.env ?? process.env });
-  container.register(TOKENS.registry.symbol, { useValue: new ProviderRegistry(inputs.builtins) });
+  registerValue(container, TOKENS.config, inputs.config);
+  registerValue(container, TOKENS.logger, inputs.logger);
+  registerValue(container, TOKENS.clock, systemClock);
+  registerValue(container, TOKENS.env, process.env);
+  registerValue(container, TOKENS.builtinProviders, {});
+  registerValue(container, TOKENS.providerSearch, { locations: [] });
+  registerValue(container, TOKENS.metricsBackend, noopMetrics);
+  registerValue(container, TOKENS.runtime, { name: 'trousseau', version: 'unknown' });
+  registerSingleton(
+    container,
+    TOKENS.registry,
+    (resolve) => new ProviderRegistry(resolve(TOKENS.builtinProviders), resolve(TOKENS.providerSearch)),
+  );
+  registerSingleton(container, TOKENS.secrets, (resolve) =>
+    createSecretReader(resolve(TOKENS.config).dir, resolve(TOKENS.env)),
+  );
+  registerSingleton(container, TOKENS.metrics, (resolve) =>
+    guardMetrics(resolve(TOKENS.metricsBackend), resolve(TOKENS.logger)),
+  );
+  registerSingleton(container, TOKENS.providers, (resolve) => {
+    const entries = resolve(TOKENS.config).config.providers;
+    return new Map(
+      entries.map((entry) => {
+        const token = providerToken(entry.name);
+        if (!container.isRegistered(token.symbol, true)) {
+          throw new TrousseauError(
+            'TROUSSEAU_ERR_INTERNAL',
+            `provider "${entry.name}" was resolved before createProviders() created it`,
+          );
+        }
+        return [entry.name, resolve(token)];
+      }),
+    );
+  });
+  registerSingleton(container, TOKENS.healthMonitor, (resolve) => {
+    const { config } = resolve(TOKENS.config);
+    return new HealthMonitor({
+      providers: resolve(TOKENS.providers),
+      intervalMs: config.kms.healthCheckIntervalSeconds * 1000,
+      logger: resolve(TOKENS.logger),
+      metrics: resolve(TOKENS.metrics),
+      clock: resolve(TOKENS.clock),
+    });
+  });
+  registerSingleton(container, TOKENS.broker, (resolve) => {
+    const { config } = resolve(TOKENS.config);
+    return new Broker({
+      providers: resolve(TOKENS.providers),
+      monitor: resolve(TOKENS.healthMonitor),
+      encryptWith: encryptingProvider(config).name,
+      maxPlaintextBytes: config.kms.maxPlaintextBytes,
+      logger: resolve(TOKENS.logger),
+      metrics: resolve(TOKENS.metrics),
+      clock: resolve(TOKENS.clock),
+    });
+  });
+  registerSingleton(
+    container,
+    TOKENS.kmsServer,
+    (resolve) =>
+      new KmsGrpcServer({
+        broker: resolve(TOKENS.broker),
+        statusVersion: resolve(TOKENS.config).config.kms.statusVersion,
+        limits: connectionLimitsFromConfig(resolve(TOKENS.config).config.socket.limits),
+        runtime: resolve(TOKENS.runtime),
+        logger: resolve(TOKENS.logger),
+        metrics: resolve(TOKENS.metrics),
+        clock: resolve(TOKENS.clock),
+      }),
+  );
   return container;
 }
 
@@ -50,7 +140,9 @@ async function createInstance(
   } catch (error) {
     const failure = toTrousseauError(error);
     throw new TrousseauError(
-      failure.code === 'TROUSSEAU_ERR_INTERNAL' ? 'TROUSSEAU_ERR_PROVIDER_CONFIG_INVALID' : failure.code,
+      isKnownErrorCode(failure.code) && failure.code !== 'TROUSSEAU_ERR_INTERNAL'
+        ? failure.code
+        : 'TROUSSEAU_ERR_PROVIDER_CONFIG_INVALID',
       `provider "${entry.name}" (${entry.type}) failed to start: ${failure.message}`,
       { cause: error },
     );
@@ -58,20 +150,19 @@ async function createInstance(
 }
 
 /**
- * Loads, validates and creates every provider instance the config lists, then the broker over them.
- * If any instance fails, the ones already created are closed before the error is thrown.
+ * Loads, validates and creates every provider instance the config lists, and registers each under its
+ * {@link providerToken}. An instance whose token is already registered (a test put its own there) is
+ * not created. If any instance fails, the ones created here are closed before the error is thrown.
  */
-export async function createBroker(container: DependencyContainer): Promise<Broker> {
+export async function createProviders(container: DependencyContainer): Promise<void> {
   const loaded = resolveToken(container, TOKENS.config);
   const logger = resolveToken(container, TOKENS.logger);
-  const metrics = resolveToken(container, TOKENS.metrics);
-  const clock = resolveToken(container, TOKENS.clock);
-  const registry = resolveToken(container, TOKENS.registry);
-  const secrets = createSecretReader(loaded.dir, resolveToken(container, TOKENS.env));
-  const providers = new Map<string, KeyProvider>();
+  const created: KeyProvider[] = [];
   try {
     for (const [index, entry] of loaded.config.providers.entries()) {
-      const definition = await registry.load(entry.type, loaded.dir);
+      const token = providerToken(entry.name);
+      if (container.isRegistered(token.symbol)) continue;
+      const definition = await resolveToken(container, TOKENS.registry).load(entry.type, loaded.dir);
       const options = await validateProviderOptions(definition, entry.config, loaded.file, [
         'providers',
         index,
@@ -81,25 +172,17 @@ export async function createBroker(container: DependencyContainer): Promise<Brok
         definition.create(options, {
           instanceName: entry.name,
           logger: logger.child({ provider: entry.name, type: entry.type }),
-          metrics,
-          clock,
+          metrics: resolveToken(container, TOKENS.metrics),
+          clock: resolveToken(container, TOKENS.clock),
           configDir: loaded.dir,
-          secrets,
+          secrets: resolveToken(container, TOKENS.secrets),
         }),
       );
-      providers.set(entry.name, provider);
+      created.push(provider);
+      registerValue(container, token, provider);
     }
   } catch (error) {
-    await Promise.allSettled([...providers.values()].map((provider) => provider.close()));
+    await Promise.allSettled(created.map((provider) => provider.close()));
     throw error;
   }
-  return new Broker({
-    providers,
-    encryptWith: encryptingProvider(loaded.config).name,
-    maxPlaintextBytes: loaded.config.kms.maxPlaintextBytes,
-    healthCheckIntervalMs: loaded.config.kms.healthCheckIntervalSeconds * 1000,
-    logger,
-    metrics,
-    clock,
-  });
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { KmsClient } from '@trousseau/core';
+import { KmsClient } from '@trousseau/core/grpc';
 import { Option, type Command } from 'commander';
 
 interface ClientOptions {
