@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  guardMetrics,
+  HealthMonitor,
+  silentLogger,
+  TrousseauError,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  type KeyProvider,
+  type MetricsBackend,
+  type ProviderStatus,
+} from '../src/index.js';
+
+/** A provider whose status is whatever the test sets. */
+class StatusProvider implements KeyProvider {
+  answer: () => Promise<ProviderStatus> = async () => ({ healthy: true, keyId: 'key-A' });
+  encrypt(): never {
+    throw new Error('not used');
+  }
+  decrypt(): never {
+    throw new Error('not used');
+  }
+  status(): Promise<ProviderStatus> {
+    return this.answer();
+  }
+  async close(): Promise<void> {}
+}
+
+/** Gauge values by `name{labels}`, as a Prometheus scrape would show them. */
+class GaugeValues implements MetricsBackend {
+  readonly values = new Map<string, number>();
+  counter<L extends string>(): Counter<L> {
+    return { add: () => undefined };
+  }
+  histogram<L extends string>(): Histogram<L> {
+    return { observe: () => undefined };
+  }
+  gauge<L extends string>(options: { name: string }): Gauge<L> {
+    const key = (labels: Readonly<Record<string, string>>): string =>
+      `${options.name}${JSON.stringify(Object.entries(labels).sort())}`;
+    return {
+      set: (labels, value) => this.values.set(key(labels), value),
+      remove: (labels) => this.values.delete(key(labels)),
+    };
+  }
+}
+
+function monitorOf(provider: KeyProvider, backend: MetricsBackend = new GaugeValues()): HealthMonitor {
+  return new HealthMonitor({
+    providers: new Map([['p', provider]]),
+    intervalMs: 60_000,
+    logger: silentLogger,
+    metrics: guardMetrics(backend, silentLogger),
+    clock: { now: () => Date.now() },
+  });
+}
+
+describe('health monitor: the key is gone', () => {
+  it('marks the key gone when status reports TROUSSEAU_ERR_PROVIDER_KEY_GONE, keeping the last key id', async () => {
+    const provider = new StatusProvider();
+    const monitor = monitorOf(provider);
+    await monitor.refresh();
+    provider.answer = async () => ({
+      healthy: false,
+      reason: 'key deleted',
+      code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+    });
+    await monitor.refresh();
+    const health = monitor.get('p');
+    assert.equal(health?.state, 'unhealthy');
+    assert.equal(health.keyUnusable, true);
+    assert.equal(health.keyId, 'key-A');
+  });
+
+  it('marks the key gone when status throws an error with that code', async () => {
+    const provider = new StatusProvider();
+    provider.answer = () =>
+      Promise.reject(new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_GONE', 'access to the key revoked'));
+    const monitor = monitorOf(provider);
+    await monitor.refresh();
+    assert.equal(monitor.get('p')?.keyUnusable, true);
+    assert.match(monitor.get('p')?.reason ?? '', /access to the key revoked/);
+  });
+
+  it('takes keyUnusable from a provider written for core API 1.0', async () => {
+    const provider = new StatusProvider();
+    provider.answer = async () => ({ healthy: false, reason: 'key disabled', keyUnusable: true });
+    const monitor = monitorOf(provider);
+    await monitor.refresh();
+    assert.equal(monitor.get('p')?.keyUnusable, true);
+  });
+
+  it('does not call an outage, a refused login or a denial that is not about the key a gone key', async () => {
+    for (const code of [
+      'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
+      'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
+      'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED',
+      'TROUSSEAU_ERR_PROVIDER_KEY_UNAVAILABLE',
+      undefined,
+    ]) {
+      const provider = new StatusProvider();
+      provider.answer = async () => ({ healthy: false, reason: 'trouble', ...(code ? { code } : {}) });
+      const monitor = monitorOf(provider);
+      await monitor.refresh();
+      assert.equal(monitor.get('p')?.state, 'unhealthy', String(code));
+      assert.equal(monitor.get('p')?.keyUnusable, false, String(code));
+    }
+    const throwing = new StatusProvider();
+    throwing.answer = () =>
+      Promise.reject(new TrousseauError('TROUSSEAU_ERR_PROVIDER_UNAVAILABLE', 'vault unreachable'));
+    const monitor = monitorOf(throwing);
+    await monitor.refresh();
+    assert.equal(monitor.get('p')?.keyUnusable, false);
+  });
+
+  it('shows only the current key id in key_id_info, and the health in provider_healthy', async () => {
+    const provider = new StatusProvider();
+    const gauges = new GaugeValues();
+    const monitor = monitorOf(provider, gauges);
+    await monitor.refresh();
+    provider.answer = async () => ({ healthy: true, keyId: 'key-B' });
+    await monitor.refresh();
+    assert.deepEqual(Object.fromEntries(gauges.values), {
+      'provider_healthy[["provider","p"]]': 1,
+      'key_id_info[["key_id","key-B"],["provider","p"]]': 1,
+    });
+  });
+});
