@@ -182,6 +182,25 @@ describe('client frame rewriter', () => {
     assert.equal(decoded[0]?.neverIndex, false);
   });
 
+  it('passes valid authorities as they are (localhost, an abstract name, host:port) and checks host too', () => {
+    for (const authority of ['localhost', '@kms', 'kms.local:8080', '[::1]:443']) {
+      const rewriter = new ClientFrameRewriter();
+      const block = clientEncoder()(requestFields(authority, '1S'));
+      const out = run(rewriter, Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS, 1, block)]));
+      const [headers] = parseFrames(out.subarray(PREFACE.length));
+      const fields = decodeStateless(headers?.payload ?? Buffer.alloc(0));
+      assert.equal(fields.find((f) => f.name === ':authority')?.value, authority);
+    }
+    const rewriter = new ClientFrameRewriter();
+    const block = clientEncoder()([
+      ...requestFields('localhost', '1S'),
+      { name: 'host', value: SOCKET_PATH },
+    ]);
+    const out = run(rewriter, Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS, 1, block)]));
+    const fields = decodeStateless(parseFrames(out.subarray(PREFACE.length))[0]?.payload ?? Buffer.alloc(0));
+    assert.equal(fields.find((f) => f.name === 'host')?.value, 'localhost');
+  });
+
   it('follows the client dynamic table across blocks, with entries added and evicted', () => {
     const encode = clientEncoder();
     const rewriter = new ClientFrameRewriter();
