@@ -1,5 +1,6 @@
 import {
   createSecretReader,
+  guardMetrics,
   noopMetrics,
   silentLogger,
   systemClock,
@@ -18,7 +19,10 @@ export interface TestProviderContextOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Default: a logger that drops everything. */
   readonly logger?: Logger;
-  /** Default: metrics that drop everything. */
+  /**
+   * Default: metrics that drop everything. Given metrics are put behind core's guard, as the server puts
+   * its Prometheus registry: a report that does not match its declaration is dropped, never thrown.
+   */
   readonly metrics?: Metrics;
   /** Default: the system clock. */
   readonly clock?: Clock;
@@ -33,7 +37,7 @@ export function createTestProviderContext(options: TestProviderContextOptions = 
   return {
     instanceName: options.instanceName ?? 'test',
     logger: options.logger ?? silentLogger,
-    metrics: options.metrics ?? noopMetrics,
+    metrics: guardMetrics(options.metrics ?? noopMetrics, options.logger ?? silentLogger),
     clock: options.clock ?? systemClock,
     configDir,
     secrets: createSecretReader(configDir, options.env ?? process.env),
