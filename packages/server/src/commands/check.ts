@@ -1,6 +1,7 @@
 import { createRequestScope, loadConfigFile } from '@trousseau/core';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
+import { collectDirs, PROVIDERS_DIR_HELP, providerSearchPath } from '../provider-search.js';
 import { TrousseauServer } from '../trousseau-server.js';
 
 /**
@@ -16,7 +17,8 @@ export function registerCheck(program: Command): void {
     )
     .requiredOption('-c, --config <file>', 'config file (YAML)')
     .option('--timeout <ms>', 'deadline of each provider check in milliseconds', '10000')
-    .action(async (options: { config: string; timeout: string }) => {
+    .option('--providers-dir <dir>', PROVIDERS_DIR_HELP, collectDirs, [])
+    .action(async (options: { config: string; timeout: string; providersDir: string[] }) => {
       const loaded = await loadConfigFile(options.config);
       const out = (line: string): boolean => process.stdout.write(`${line}\n`);
       out(`trousseau check: ${loaded.file}`);
@@ -24,7 +26,11 @@ export function registerCheck(program: Command): void {
         `  ✔ config valid: ${loaded.config.providers.length} provider(s), socket ${loaded.config.socket.path}`,
       );
       const logger = createLogger({ level: 'silent', format: 'json' });
-      const server = await TrousseauServer.create({ loaded, logger });
+      const server = await TrousseauServer.create({
+        loaded,
+        logger,
+        providerSearch: providerSearchPath({ flags: options.providersDir }),
+      });
       let failed = 0;
       try {
         for (const name of server.broker.providerNames) {

@@ -3,6 +3,7 @@ import { loadConfigFile, parseConfig, type LoadedConfig } from '@trousseau/core'
 import type { Command } from 'commander';
 import { embeddedDefaultConfig } from '../embedded-default.js';
 import { createLogger, type LogLevel } from '../logger.js';
+import { collectDirs, PROVIDERS_DIR_HELP, providerSearchPath } from '../provider-search.js';
 import { TrousseauServer } from '../trousseau-server.js';
 
 interface ServeOptions {
@@ -10,6 +11,7 @@ interface ServeOptions {
   socket?: string;
   logLevel?: LogLevel;
   logFormat?: 'json' | 'pretty';
+  providersDir: string[];
 }
 
 /** The config to serve: the file given, or the embedded default; `--socket` overrides the socket path. */
@@ -43,6 +45,7 @@ export function registerServe(program: Command): void {
       'trace, debug, info, warn, error, fatal or silent (overrides the config file)',
     )
     .option('--log-format <format>', 'json or pretty (overrides the config file)')
+    .option('--providers-dir <dir>', PROVIDERS_DIR_HELP, collectDirs, [])
     .action(async (options: ServeOptions) => {
       const { loaded, embedded } = await resolveConfig(options);
       const logger = createLogger({
@@ -55,7 +58,11 @@ export function registerServe(program: Command): void {
           'DEVELOPMENT MODE: no --config given, serving the embedded default with a local development key ring. Do not use it for a real cluster.',
         );
       }
-      const server = await TrousseauServer.create({ loaded, logger });
+      const server = await TrousseauServer.create({
+        loaded,
+        logger,
+        providerSearch: providerSearchPath({ flags: options.providersDir }),
+      });
       let stopping = false;
       const stop = (signal: NodeJS.Signals): void => {
         if (stopping) return;
