@@ -21,6 +21,7 @@ import {
 } from './key-state.js';
 import type { VaultOptions } from './options.js';
 import { OutOfTime, withRetries } from './retry.js';
+import { SharedFlight } from './shared-flight.js';
 import { TokenManager } from './token-manager.js';
 import {
   decryptItemError,
@@ -66,7 +67,7 @@ export class VaultKeyProvider implements KeyProvider {
   readonly #requestTimeoutMs: number;
   readonly #batchSize: Histogram<'provider'>;
   #key: KeyState | undefined;
-  #keyRefresh: Promise<KeyState> | undefined;
+  readonly #keyReads = new SharedFlight<KeyState>('vault key read');
   #refreshTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -155,7 +156,7 @@ export class VaultKeyProvider implements KeyProvider {
   async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
     this.#assertOpen();
     const work = (async (): Promise<EncryptResult> => {
-      if (this.#key === undefined) await this.#refreshKey(this.#deadlineOf(request));
+      if (this.#key === undefined) await this.#refreshKey(this.#deadlineOf(request), request.signal);
       const input = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength).toString(
         'base64',
       );
@@ -183,7 +184,7 @@ export class VaultKeyProvider implements KeyProvider {
     let key = this.#key;
     if (key === undefined || version > key.latestVersion) {
       try {
-        key = await this.#refreshKey(this.#deadlineOf(request));
+        key = await this.#refreshKey(this.#deadlineOf(request), request.signal);
       } catch (error) {
         if (key === undefined) throw error;
         request.logger.warn(
@@ -388,52 +389,53 @@ export class VaultKeyProvider implements KeyProvider {
    * Reads the key's metadata (single flight) and updates the key id. A read showing an older version of
    * the same key (a performance standby behind the active node) is ignored: going back would hand the
    * apiserver a key id it saw before (A -> B -> A), which the KMS contract forbids. A re-created key may
-   * legitimately come back with a lower version; its versions' creation times tell it apart.
+   * legitimately come back with a lower version; its versions' creation times tell it apart. The read is
+   * shared by the callers that need it at once and abandoned (no retry) once all of them have gone; one
+   * without a signal (start-up, the background refresh) keeps it going.
    */
-  #refreshKey(deadline: number): Promise<KeyState> {
-    this.#keyRefresh ??= (async () => {
-      try {
-        const body = await this.#authorized('key read', this.#keyPath, deadline, (token, timeoutMs) =>
-          this.#http.read(this.#keyPath, { token, timeoutMs }),
+  #refreshKey(deadline: number, signal?: AbortSignal): Promise<KeyState> {
+    return this.#keyReads.run(signal, async (shared) => {
+      const body = await this.#authorized(
+        'key read',
+        this.#keyPath,
+        deadline,
+        (token, timeoutMs) => this.#http.read(this.#keyPath, { token, timeoutMs, signal: shared }),
+        () => shared.aborted,
+      );
+      const key = parseKeyRead(body, this.#identity);
+      const previous = this.#key;
+      if (
+        previous !== undefined &&
+        key.latestVersion < previous.latestVersion &&
+        !isRecreated(previous, key)
+      ) {
+        this.#context.logger.warn(
+          {
+            provider: this.#context.instanceName,
+            key: this.#keyPath,
+            version: key.latestVersion,
+            knownVersion: previous.latestVersion,
+            keyId: previous.keyId,
+          },
+          'vault answered an older state of the key (a standby that has not caught up?); keeping the newer key id',
         );
-        const key = parseKeyRead(body, this.#identity);
-        const previous = this.#key;
-        if (
-          previous !== undefined &&
-          key.latestVersion < previous.latestVersion &&
-          !isRecreated(previous, key)
-        ) {
-          this.#context.logger.warn(
-            {
-              provider: this.#context.instanceName,
-              key: this.#keyPath,
-              version: key.latestVersion,
-              knownVersion: previous.latestVersion,
-              keyId: previous.keyId,
-            },
-            'vault answered an older state of the key (a standby that has not caught up?); keeping the newer key id',
-          );
-          return previous;
-        }
-        if (previous?.keyId !== key.keyId) {
-          this.#context.logger.info(
-            {
-              provider: this.#context.instanceName,
-              key: this.#keyPath,
-              version: key.latestVersion,
-              keyId: key.keyId,
-              previousKeyId: previous?.keyId,
-            },
-            previous === undefined ? 'vault key found' : 'vault key changed (rotated or re-created)',
-          );
-        }
-        this.#key = key;
-        return key;
-      } finally {
-        this.#keyRefresh = undefined;
+        return previous;
       }
-    })();
-    return this.#keyRefresh;
+      if (previous?.keyId !== key.keyId) {
+        this.#context.logger.info(
+          {
+            provider: this.#context.instanceName,
+            key: this.#keyPath,
+            version: key.latestVersion,
+            keyId: key.keyId,
+            previousKeyId: previous?.keyId,
+          },
+          previous === undefined ? 'vault key found' : 'vault key changed (rotated or re-created)',
+        );
+      }
+      this.#key = key;
+      return key;
+    });
   }
 
   #scheduleRefresh(): void {
@@ -467,7 +469,7 @@ export class VaultKeyProvider implements KeyProvider {
     const health = this.#health(deadline, request.signal);
     try {
       await raceAbort(this.#tokens.maintain(), request.signal, 'vault status');
-      const key = await raceAbort(this.#refreshKey(deadline), request.signal, 'vault status');
+      const key = await raceAbort(this.#refreshKey(deadline, request.signal), request.signal, 'vault status');
       if (!key.supportsEncryption || !key.supportsDecryption) {
         return {
           healthy: false,
@@ -497,7 +499,9 @@ export class VaultKeyProvider implements KeyProvider {
       }
       const version = ciphertextVersion(encrypted.value);
       const current =
-        version !== undefined && version > key.latestVersion ? await this.#refreshKey(deadline) : key;
+        version !== undefined && version > key.latestVersion
+          ? await this.#refreshKey(deadline, request.signal)
+          : key;
       return { healthy: true, keyId: current.keyId };
     } catch (error) {
       const failure = isTrousseauError(error)
