@@ -36,6 +36,19 @@ export const configSchema = z
           .default('0600'),
         uid: z.number().int().nonnegative().optional(),
         gid: z.number().int().nonnegative().optional(),
+        /** What one client may hold: bounds against idle, slow or hostile connections. */
+        limits: z
+          .strictObject({
+            /** Connections open at once; at the cap a new one closes the least active one. */
+            maxConnections: z.number().int().min(1).max(10_000).default(64),
+            /** A connection must send the HTTP/2 preface within this many seconds. */
+            handshakeTimeoutSeconds: z.number().positive().max(300).default(10),
+            /** A connection with no call in flight this long is closed (the apiserver polls every 60 s). */
+            idleTimeoutSeconds: z.number().min(1).max(86_400).default(300),
+            /** Calls in flight at once on one connection. */
+            maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1024),
+          })
+          .prefault({}),
       })
       .prefault({}),
     encryptWith: z.string().optional(),

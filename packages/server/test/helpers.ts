@@ -39,6 +39,8 @@ export async function startTestServer(
   options: {
     kms?: Record<string, unknown>;
     health?: Record<string, unknown>;
+    /** `socket.limits` of the config. */
+    socketLimits?: Record<string, unknown>;
     drainTimeoutMs?: number;
     logger?: Logger;
     extraProviders?: unknown[];
@@ -52,7 +54,7 @@ export async function startTestServer(
   const loaded = parseConfig(
     {
       version: 1,
-      socket: { path: socket },
+      socket: { path: socket, limits: options.socketLimits ?? {} },
       encryptWith: 'main',
       providers: [
         { name: 'main', type: 'faulty-local', config: { keyFile } },

@@ -8,11 +8,14 @@ import type { Metrics } from '../metrics.js';
 import type { RequestScope } from '../request-context.js';
 import { kmsV1beta1Service } from './kms-v1beta1-service.js';
 import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http2/connection-limits.js';
 import { RewritingConnection } from './http2/rewriting-connection.js';
 import { kmsServices } from './protos.js';
 
 /** How much of a client-supplied authority a log line quotes. */
 const LOGGED_AUTHORITY_CHARS = 64;
+/** At most one warning this often about connections closed to stay under the cap. */
+const EVICTION_WARNING_INTERVAL_MS = 10_000;
 
 export interface KmsGrpcServerOptions {
   readonly broker: Broker;
@@ -22,6 +25,8 @@ export interface KmsGrpcServerOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
+  /** What one client may hold; defaults in `DEFAULT_CONNECTION_LIMITS`. */
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 /**
@@ -36,14 +41,22 @@ export class KmsGrpcServer {
   readonly #server: Server;
   readonly #inFlight = new Set<RequestScope>();
   readonly #logger: Logger;
-  readonly #connections = new Set<Socket>();
+  readonly #connections = new Map<Socket, RewritingConnection>();
+  readonly #limits: ConnectionLimits;
+  #evictedSinceWarning = 0;
+  #lastEvictionWarning = -Infinity;
   #listener: NetServer | undefined;
   #injector: ConnectionInjector | undefined;
   #address: string | undefined;
 
   constructor(options: KmsGrpcServerOptions) {
     this.#logger = options.logger;
-    this.#server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+    this.#limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+    this.#server = new Server({
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.max_concurrent_streams': this.#limits.maxConcurrentStreams,
+      'grpc.max_connection_idle_ms': this.#limits.idleTimeoutMs,
+    });
     const deps = {
       logger: options.logger,
       metrics: options.metrics,
@@ -77,21 +90,61 @@ export class KmsGrpcServer {
   }
 
   #accept(socket: Socket, injector: ConnectionInjector): void {
-    this.#connections.add(socket);
+    if (this.#connections.size >= this.#limits.maxConnections) this.#evictOne();
+    const connection = new RewritingConnection(
+      socket,
+      {
+        onViolation: (violation) =>
+          this.#logger.warn(
+            { http2Error: violation.http2Error, reason: violation.message },
+            'closed a KMS connection that broke HTTP/2',
+          ),
+        onAuthorityReplaced: (original) =>
+          this.#logger.debug(
+            { authority: original.slice(0, LOGGED_AUTHORITY_CHARS) },
+            'client sent an authority that HTTP/2 refuses (a socket path, as kube-apiserver before 1.32 does); serving it as localhost',
+          ),
+        onHandshakeTimeout: () =>
+          this.#logger.debug(
+            { handshakeTimeoutMs: this.#limits.handshakeTimeoutMs },
+            'closed a KMS connection that sent no HTTP/2 preface in time',
+          ),
+      },
+      { handshakeTimeoutMs: this.#limits.handshakeTimeoutMs },
+    );
+    this.#connections.set(socket, connection);
     socket.once('close', () => this.#connections.delete(socket));
-    const connection = new RewritingConnection(socket, {
-      onViolation: (violation) =>
-        this.#logger.warn(
-          { http2Error: violation.http2Error, reason: violation.message },
-          'closed a KMS connection that broke HTTP/2',
-        ),
-      onAuthorityReplaced: (original) =>
-        this.#logger.debug(
-          { authority: original.slice(0, LOGGED_AUTHORITY_CHARS) },
-          'client sent an authority that HTTP/2 refuses (a socket path, as kube-apiserver before 1.32 does); serving it as localhost',
-        ),
-    });
     injector.injectConnection(connection);
+  }
+
+  /**
+   * Makes room for a new connection at the cap: closes one that never completed the HTTP/2 handshake
+   * (the oldest), otherwise the one whose client has been quiet the longest. A client that is only
+   * holding a slot loses it; a caller with work reconnects (kube-apiserver's gRPC client does by itself).
+   */
+  #evictOne(): void {
+    let victim: [Socket, RewritingConnection] | undefined;
+    for (const entry of this.#connections) {
+      const [, connection] = entry;
+      if (!connection.handshakeComplete) {
+        victim = entry;
+        break;
+      }
+      if (victim === undefined || connection.lastActivity < victim[1].lastActivity) victim = entry;
+    }
+    if (victim === undefined) return;
+    this.#connections.delete(victim[0]);
+    victim[0].destroy();
+    this.#evictedSinceWarning++;
+    const now = performance.now();
+    if (now - this.#lastEvictionWarning >= EVICTION_WARNING_INTERVAL_MS) {
+      this.#logger.warn(
+        { maxConnections: this.#limits.maxConnections, closed: this.#evictedSinceWarning },
+        'the KMS socket is at its connection cap: closed the least active connections to admit new ones',
+      );
+      this.#lastEvictionWarning = now;
+      this.#evictedSinceWarning = 0;
+    }
   }
 
   get address(): string | undefined {
@@ -120,7 +173,7 @@ export class KmsGrpcServer {
       for (const scope of this.#inFlight) scope.cancel('the server is shutting down');
       this.#server.forceShutdown();
       this.#injector?.destroy();
-      for (const socket of this.#connections) socket.destroy();
+      for (const socket of this.#connections.keys()) socket.destroy();
     }
     await stopped;
   }

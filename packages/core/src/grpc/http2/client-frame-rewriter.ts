@@ -68,6 +68,11 @@ export class ClientFrameRewriter {
     this.#onAuthorityReplaced = onAuthorityReplaced;
   }
 
+  /** Whether the client has sent the whole HTTP/2 connection preface. */
+  get prefaceReceived(): boolean {
+    return this.#prefaceSeen === PREFACE.length;
+  }
+
   /** Takes the next bytes from the client; returns what to hand grpc-js, in order. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];

@@ -8,6 +8,8 @@ export interface RewritingConnectionHooks {
   readonly onViolation: (violation: Http2ProtocolViolation) => void;
   /** The client sent an authority that nghttp2 refuses; it was replaced (first time on this connection). */
   readonly onAuthorityReplaced: (original: string) => void;
+  /** The client did not send the HTTP/2 preface in time; the connection is being closed. */
+  readonly onHandshakeTimeout: () => void;
 }
 
 /**
@@ -20,11 +22,18 @@ export class RewritingConnection extends Duplex {
   readonly #socket: Socket;
   readonly #rewriter: ClientFrameRewriter;
   readonly #hooks: RewritingConnectionHooks;
+  readonly #handshakeTimer: NodeJS.Timeout;
+  #lastActivity = performance.now();
 
-  constructor(socket: Socket, hooks: RewritingConnectionHooks) {
+  constructor(socket: Socket, hooks: RewritingConnectionHooks, options: { handshakeTimeoutMs: number }) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
     this.#hooks = hooks;
+    this.#handshakeTimer = setTimeout(() => {
+      hooks.onHandshakeTimeout();
+      socket.destroy();
+    }, options.handshakeTimeoutMs);
+    this.#handshakeTimer.unref();
     let reported = false;
     this.#rewriter = new ClientFrameRewriter((original) => {
       if (reported) return;
@@ -38,7 +47,18 @@ export class RewritingConnection extends Duplex {
     socket.on('close', () => this.destroy());
   }
 
+  /** Whether the client has completed the HTTP/2 handshake (sent the connection preface). */
+  get handshakeComplete(): boolean {
+    return this.#rewriter.prefaceReceived;
+  }
+
+  /** When the client last sent anything (`performance.now()` milliseconds). */
+  get lastActivity(): number {
+    return this.#lastActivity;
+  }
+
   #fromClient(chunk: Buffer): void {
+    this.#lastActivity = performance.now();
     let parts: Buffer[];
     try {
       parts = this.#rewriter.push(chunk);
@@ -47,6 +67,7 @@ export class RewritingConnection extends Duplex {
       this.#socket.destroy();
       return;
     }
+    if (this.#rewriter.prefaceReceived) clearTimeout(this.#handshakeTimer);
     if (parts.length === 0) return;
     const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     if (!this.push(data)) this.#socket.pause();
@@ -79,6 +100,7 @@ export class RewritingConnection extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#handshakeTimer);
     this.#socket.destroy();
     callback(error);
   }
