@@ -16,6 +16,11 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const concurrencies = [1, 16, 64];
 const ops = ['encrypt', 'decrypt'];
 
+/** A figure for the table, or a dash where the row has none (no server process of its own). */
+function formatNumber(value, digits) {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—';
+}
+
 function run(command, commandArgs, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], ...options });
@@ -46,6 +51,8 @@ try {
               op,
               String(concurrency),
               String(seconds),
+              String(target.pid ?? ''),
+              scenario.authority ?? 'localhost',
             ],
             {
               cwd: root,
@@ -54,7 +61,7 @@ try {
           const result = { scenario: scenario.name, ...JSON.parse(line.trim().split('\n').pop()) };
           results.push(result);
           process.stderr.write(
-            `${op.padEnd(8)} c=${String(concurrency).padStart(2)}  ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  errors ${result.errors}\n`,
+            `${op.padEnd(8)} c=${String(concurrency).padStart(2)}  ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server ${formatNumber(result.serverCpuUsPerCall, 0)} µs CPU/call ${formatNumber(result.serverRssMb, 0)} MB  errors ${result.errors}\n`,
           );
         }
       }
@@ -75,11 +82,11 @@ await writeFile(
 );
 
 const table = [
-  '| scenario | rpc | concurrency | ops/s | p50 ms | p99 ms | errors |',
-  '|---|---|---:|---:|---:|---:|---:|',
+  '| scenario | rpc | concurrency | ops/s | p50 ms | p99 ms | server CPU µs/call | server RSS MB | errors |',
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     (r) =>
-      `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
+      `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${formatNumber(r.serverCpuUsPerCall, 0)} | ${formatNumber(r.serverRssMb, 0)} | ${r.errors} |`,
   ),
 ].join('\n');
 const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n<!-- bench:end -->`;

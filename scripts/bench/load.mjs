@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 // The load generator, run as its own process: calls one KMS v2 rpc over the socket at a fixed
 // concurrency for a fixed time and prints one JSON line: ops/s and latency percentiles in ms.
-// Usage: node load.mjs SOCKET encrypt|decrypt CONCURRENCY SECONDS
+// Usage: node load.mjs SOCKET encrypt|decrypt CONCURRENCY SECONDS [SERVER_PID] [AUTHORITY]
+// AUTHORITY `socket-path` sends the socket path as :authority, as kube-apiserver before 1.32 does.
 import { randomBytes } from 'node:crypto';
 import { KmsClient } from '@trousseau/core/grpc';
 import { measure } from './measure.mjs';
 
-const [socket, op, concurrencyText, secondsText] = process.argv.slice(2);
+const [socket, op, concurrencyText, secondsText, pidText, authority] = process.argv.slice(2);
 const concurrency = Number(concurrencyText);
 const seconds = Number(secondsText);
-const client = new KmsClient(socket, { timeoutMs: 10_000 });
+const serverPid = pidText === undefined || pidText === '' ? undefined : Number(pidText);
+const client = new KmsClient(socket, {
+  timeoutMs: 10_000,
+  ...(authority === 'socket-path' ? { authority: socket } : {}),
+});
 
 await client.status();
 // A pool of real ciphertexts for Decrypt, made by the server under test.
@@ -23,6 +28,6 @@ const call =
         return client.decrypt({ ciphertext: item.ciphertext, keyId: item.key_id });
       };
 
-console.log(JSON.stringify(await measure({ op, call, concurrency, seconds })));
+console.log(JSON.stringify(await measure({ op, call, concurrency, seconds, serverPid })));
 client.close();
 process.exit(0);

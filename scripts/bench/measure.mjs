@@ -1,5 +1,25 @@
 // The measuring loop every load script shares: a warm-up, then `concurrency` workers calling `call`
-// back to back for `seconds`; returns ops/s and latency percentiles in milliseconds.
+// back to back for `seconds`; returns ops/s and latency percentiles in milliseconds and, given the server
+// process's pid, the server's CPU time per call and its resident memory, read from /proc over exactly the
+// measured window.
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ): 100 on every Linux this runs on. */
+const TICKS_PER_SECOND = 100;
+
+/** The process's user + system CPU time in seconds, from /proc/<pid>/stat (fields 14 and 15). */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** The process's resident set size in MB, from /proc/<pid>/status. */
+function rssMegabytes(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
+}
 async function runWorkers(call, concurrency, milliseconds) {
   const until = performance.now() + milliseconds;
   let i = 0;
@@ -9,13 +29,14 @@ async function runWorkers(call, concurrency, milliseconds) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-export async function measure({ op, call, concurrency, seconds }) {
+export async function measure({ op, call, concurrency, seconds, serverPid }) {
   // Warm-up at the same concurrency for a second: connections, keep-alive pools, and the JIT of every
   // process on the path (the first rows of a run would otherwise measure cold code).
   await runWorkers(call, concurrency, 1_000);
   const latencies = [];
   let errors = 0;
   let count = 0;
+  const cpuBefore = serverPid === undefined ? NaN : cpuSeconds(serverPid);
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
   async function worker() {
@@ -31,6 +52,8 @@ export async function measure({ op, call, concurrency, seconds }) {
   }
   await Promise.all(Array.from({ length: concurrency }, worker));
   const elapsed = (performance.now() - started) / 1000;
+  const serverCpu = serverPid === undefined ? NaN : cpuSeconds(serverPid) - cpuBefore;
+  const serverRssMb = serverPid === undefined ? NaN : rssMegabytes(serverPid);
   latencies.sort((a, b) => a - b);
   const pick = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
   return {
@@ -41,5 +64,7 @@ export async function measure({ op, call, concurrency, seconds }) {
     opsPerSec: latencies.length / elapsed,
     p50: pick(0.5),
     p99: pick(0.99),
+    serverCpuUsPerCall: (serverCpu / Math.max(1, latencies.length)) * 1e6,
+    serverRssMb,
   };
 }

@@ -43,7 +43,20 @@ export async function startTrousseau({ dir, root }, name, config, env = {}) {
     'trousseau is serving',
     { cwd: root, env: { ...process.env, ...env } },
   );
-  return { socket, stop: stopper(child) };
+  return { socket, pid: child.pid, stop: stopper(child) };
+}
+
+/** The embedded default's provider: AES-256-GCM with a key ring file in the bench directory. */
+function localProviderConfig(context) {
+  return {
+    providers: [
+      {
+        name: 'local',
+        type: 'local',
+        config: { keyFile: join(context.dir, 'bench-keys.json'), createIfMissing: true },
+      },
+    ],
+  };
 }
 
 /** Latency the emulators add to every request, standing in for a KMS on the network. */
@@ -59,21 +72,18 @@ export const scenarios = [
         'bare server listening',
         { cwd: root },
       );
-      return { socket, stop: stopper(child) };
+      return { socket, pid: child.pid, stop: stopper(child) };
     },
   },
   {
     name: 'trousseau + local',
-    start: (context) =>
-      startTrousseau(context, 'local', {
-        providers: [
-          {
-            name: 'local',
-            type: 'local',
-            config: { keyFile: join(context.dir, 'bench-keys.json'), createIfMissing: true },
-          },
-        ],
-      }),
+    start: (context) => startTrousseau(context, 'local', localProviderConfig(context)),
+  },
+  {
+    // kube-apiserver before 1.32 sends the socket path as :authority: the same server, that client.
+    name: 'trousseau + local, socket path as :authority',
+    authority: 'socket-path',
+    start: (context) => startTrousseau(context, 'local-path-authority', localProviderConfig(context)),
   },
   {
     name: `trousseau + awskms (emulator, ${EMULATED_LATENCY_MS} ms)`,
@@ -87,6 +97,7 @@ export const scenarios = [
       );
       return {
         socket: target.socket,
+        pid: target.pid,
         async stop() {
           await target.stop();
           await emulator.close();
@@ -138,6 +149,7 @@ export const scenarios = [
         );
         return {
           socket: target.socket,
+          pid: target.pid,
           async stop() {
             await target.stop();
             await emulator.close();
@@ -159,6 +171,7 @@ export const scenarios = [
       });
       return {
         socket: target.socket,
+        pid: target.pid,
         async stop() {
           await target.stop();
           await emulator.close();
