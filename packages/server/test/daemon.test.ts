@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, stat, unlink, writeFile } from 'node
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { KmsClient } from '@trousseau/core';
+import { KmsClient } from '@trousseau/core/grpc';
 import { createKeyRingFile } from '@trousseau/provider-local';
 import { waitUntil } from '@trousseau/testing';
 import { PACKAGE_DIR, removeDir, runCli, scratchDir, startServe, startTestServer } from './helpers.js';
