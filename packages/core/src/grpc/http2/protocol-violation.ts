@@ -1,5 +1,5 @@
 /** HTTP/2 error codes (RFC 9113, section 7) that the front-end's connection handling reports. */
-export type Http2ErrorName = 'PROTOCOL_ERROR' | 'FRAME_SIZE_ERROR' | 'COMPRESSION_ERROR';
+type Http2ErrorName = 'PROTOCOL_ERROR' | 'FRAME_SIZE_ERROR' | 'COMPRESSION_ERROR';
 
 /**
  * A client broke HTTP/2 or HPACK in a way that ends its connection (a connection error): the connection

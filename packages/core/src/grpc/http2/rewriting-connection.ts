@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { ClientFrameRewriter } from './client-frame-rewriter.js';
 import type { Http2ProtocolViolation } from './protocol-violation.js';
 
-export interface RewritingConnectionHooks {
+interface RewritingConnectionHooks {
   /** The client broke HTTP/2 or HPACK; the connection is being closed. */
   readonly onViolation: (violation: Http2ProtocolViolation) => void;
   /** The client sent an authority that nghttp2 refuses; it was replaced (first time on this connection). */
