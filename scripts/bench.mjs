@@ -43,26 +43,28 @@ try {
     try {
       for (const op of ops) {
         for (const concurrency of concurrencies) {
-          const line = await run(
-            process.execPath,
-            [
-              join(root, target.loadScript ?? 'scripts/bench/load.mjs'),
-              target.socket,
-              op,
-              String(concurrency),
-              String(seconds),
-              String(target.pid ?? ''),
-              scenario.authority ?? 'localhost',
-            ],
-            {
-              cwd: root,
-            },
-          );
-          const result = { scenario: scenario.name, ...JSON.parse(line.trim().split('\n').pop()) };
-          results.push(result);
-          process.stderr.write(
-            `${op.padEnd(8)} c=${String(concurrency).padStart(2)}  ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server ${formatNumber(result.serverCpuUsPerCall, 0)} µs CPU/call ${formatNumber(result.serverRssMb, 0)} MB  errors ${result.errors}\n`,
-          );
+          for (const authority of scenario.authorities ?? ['localhost']) {
+            const line = await run(
+              process.execPath,
+              [
+                join(root, target.loadScript ?? 'scripts/bench/load.mjs'),
+                target.socket,
+                op,
+                String(concurrency),
+                String(seconds),
+                String(target.pid ?? ''),
+                authority,
+              ],
+              { cwd: root },
+            );
+            const name =
+              authority === 'localhost' ? scenario.name : `${scenario.name}, socket path as :authority`;
+            const result = { scenario: name, ...JSON.parse(line.trim().split('\n').pop()) };
+            results.push(result);
+            process.stderr.write(
+              `${op.padEnd(8)} c=${String(concurrency).padStart(2)} ${authority.padEnd(11)} ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server ${formatNumber(result.serverCpuUsPerCall, 0)} µs CPU/call ${formatNumber(result.serverRssMb, 0)} MB  errors ${result.errors}\n`,
+            );
+          }
         }
       }
     } finally {
