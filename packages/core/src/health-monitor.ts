@@ -51,6 +51,7 @@ export class HealthMonitor {
   readonly #logger: Logger;
   readonly #healthy: Gauge<'provider'>;
   readonly #keyIdInfo: Gauge<'provider' | 'key_id'>;
+  readonly #lastHealthy: Gauge<'provider'>;
   readonly #clock: Clock;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -76,6 +77,11 @@ export class HealthMonitor {
       name: 'key_id_info',
       help: 'The current key id of each provider instance (value is always 1)',
       labelNames: ['provider', 'key_id'],
+    });
+    this.#lastHealthy = options.metrics.gauge({
+      name: 'provider_last_healthy_timestamp_seconds',
+      help: 'Unix time of the last health check that found the provider instance healthy (no series before the first)',
+      labelNames: ['provider'],
     });
     this.#clock = options.clock;
     for (const name of this.#providers.keys()) {
@@ -188,6 +194,7 @@ export class HealthMonitor {
   #record(previous: ProviderHealth | undefined, next: ProviderHealth): void {
     this.#health.set(next.name, next);
     this.#healthy.set({ provider: next.name }, next.state === 'healthy' ? 1 : 0);
+    if (next.state === 'healthy') this.#lastHealthy.set({ provider: next.name }, next.checkedAt / 1000);
     if (previous?.state !== next.state || previous.reason !== next.reason) {
       if (next.state === 'healthy')
         this.#logger.info({ provider: next.name, keyId: next.keyId }, 'provider healthy');

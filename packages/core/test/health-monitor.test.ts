@@ -122,9 +122,40 @@ describe('health monitor: the key is gone', () => {
     await monitor.refresh();
     provider.answer = async () => ({ healthy: true, keyId: 'key-B' });
     await monitor.refresh();
-    assert.deepEqual(Object.fromEntries(gauges.values), {
+    const values = Object.fromEntries(gauges.values);
+    delete values['provider_last_healthy_timestamp_seconds[["provider","p"]]'];
+    assert.deepEqual(values, {
       'provider_healthy[["provider","p"]]': 1,
       'key_id_info[["key_id","key-B"],["provider","p"]]': 1,
     });
+  });
+
+  it('puts the time of the last healthy check in provider_last_healthy_timestamp_seconds, kept while unhealthy', async () => {
+    const provider = new StatusProvider();
+    const gauges = new GaugeValues();
+    let now = Date.UTC(2030, 0, 1, 12, 0, 0);
+    const monitor = new HealthMonitor({
+      providers: new Map([['p', provider]]),
+      intervalMs: 60_000,
+      logger: silentLogger,
+      metrics: guardMetrics(gauges, silentLogger),
+      clock: { now: () => now },
+    });
+    const lastHealthy = (): number | undefined =>
+      gauges.values.get('provider_last_healthy_timestamp_seconds[["provider","p"]]');
+    provider.answer = async () => ({ healthy: false, reason: 'vault sealed' });
+    await monitor.refresh();
+    assert.equal(lastHealthy(), undefined, 'no series before the first healthy check');
+    provider.answer = async () => ({ healthy: true, keyId: 'key-A' });
+    await monitor.refresh();
+    assert.equal(lastHealthy(), Date.UTC(2030, 0, 1, 12, 0, 0) / 1000);
+    now += 90_000;
+    provider.answer = async () => ({ healthy: false, reason: 'vault sealed' });
+    await monitor.refresh();
+    assert.equal(lastHealthy(), Date.UTC(2030, 0, 1, 12, 0, 0) / 1000, 'an unhealthy check leaves it');
+    now += 30_000;
+    provider.answer = async () => ({ healthy: true, keyId: 'key-A' });
+    await monitor.refresh();
+    assert.equal(lastHealthy(), Date.UTC(2030, 0, 1, 12, 2, 0) / 1000);
   });
 });
