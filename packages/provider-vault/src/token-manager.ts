@@ -5,6 +5,7 @@ import {
   outcomeOf,
   TrousseauError,
   type Counter,
+  type Gauge,
   type Outcome,
   type ProviderContext,
 } from '@trousseau/core';
@@ -77,6 +78,8 @@ export class TokenManager {
   readonly #authTimeoutMs: number;
   readonly #renewals: Counter<'provider' | 'outcome'>;
   readonly #logins: Counter<'provider' | 'method' | 'outcome'>;
+  readonly #expiry: Gauge<'provider'>;
+  readonly #ttl: Gauge<'provider'>;
   #state: TokenState | undefined;
   /** The last failure to obtain or keep a token, for Status; cleared by success. */
   #problem: TrousseauError | undefined;
@@ -101,6 +104,30 @@ export class TokenManager {
       help: 'Vault logins by provider instance, auth method and outcome (gRPC status name)',
       labelNames: ['provider', 'method', 'outcome'],
     });
+    // What an alert needs to see a token run out unrenewed: this manager acts at two thirds of the TTL,
+    // so a token with less than a third of it left is overdue.
+    this.#expiry = options.context.metrics.gauge({
+      name: 'vault_token_expiry_timestamp_seconds',
+      help: 'Unix time at which Vault stops accepting the token in use (no series for a token without TTL)',
+      labelNames: ['provider'],
+    });
+    this.#ttl = options.context.metrics.gauge({
+      name: 'vault_token_ttl_seconds',
+      help: 'TTL Vault gave the token in use at its last login, lookup or renewal (no series without TTL)',
+      labelNames: ['provider'],
+    });
+  }
+
+  /** Shows the token's expiry and the TTL it was last given; a token without TTL has no series. */
+  #showToken(state: TokenState, ttlSeconds: number): void {
+    const labels = { provider: this.#context.instanceName };
+    if (Number.isFinite(state.expiresAt)) {
+      this.#expiry.set(labels, state.expiresAt / 1000);
+      this.#ttl.set(labels, ttlSeconds);
+    } else {
+      this.#expiry.remove(labels);
+      this.#ttl.remove(labels);
+    }
   }
 
   get method(): VaultAuthOptions['method'] {
@@ -243,6 +270,7 @@ export class TokenManager {
       actAt: now + answer.ttlSeconds * 1000 * RENEW_AT_FRACTION,
       nextAction: capped && this.#auth.method !== 'token' ? 'login' : 'renew',
     };
+    this.#showToken(this.#state, answer.ttlSeconds);
     this.#problem = undefined;
     this.#context.logger.debug(
       { provider: this.#context.instanceName, ttlSeconds: answer.ttlSeconds },
@@ -287,6 +315,7 @@ export class TokenManager {
             : await this.#loginOnce();
         this.#state = state;
         this.#problem = undefined;
+        this.#showToken(state, state.grantedTtlSeconds);
         return state;
       } catch (error) {
         const problem = isTrousseauError(error)
