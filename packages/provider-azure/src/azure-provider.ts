@@ -20,6 +20,7 @@ import {
   type ProviderStatus,
   type RequestContext,
 } from '@trousseau/core';
+import { trustBundleExpiry } from './certificate-expiry.js';
 import { buildCredential } from './credentials.js';
 import { mapAzureError, type AzureOperation } from './errors.js';
 import { azureKeyId, encodeKeyRef, maxPlaintextBytes, parseKeyRef } from './key-ref.js';
@@ -47,6 +48,7 @@ interface AzureInstruments {
   readonly requests: Counter<'provider' | 'operation' | 'outcome'>;
   readonly duration: Histogram<'provider' | 'operation'>;
   readonly keyUsable: Gauge<'provider'>;
+  readonly credentialExpiry: Gauge<'provider' | 'credential'>;
 }
 
 function declareInstruments(context: ProviderContext): AzureInstruments {
@@ -67,6 +69,12 @@ function declareInstruments(context: ProviderContext): AzureInstruments {
       name: 'azure_key_usable',
       help: '1 when the last health check found the key version usable, else 0',
       labelNames: ['provider'],
+    }),
+    // Shared with other providers (same declaration): what an operator must renew before it runs out.
+    credentialExpiry: metrics.gauge({
+      name: 'credential_expiry_timestamp_seconds',
+      help: 'Unix time at which a key, certificate or credential the provider instance relies on expires, by credential',
+      labelNames: ['provider', 'credential'],
     }),
   };
 }
@@ -274,6 +282,10 @@ export class AzureKeyProvider implements KeyProvider {
       abortSignal: signal,
     });
     const state = this.#stateOf(key);
+    const expiresOn = key.properties.expiresOn?.getTime();
+    const keyExpiry = { ...this.#labels, credential: 'key' };
+    if (expiresOn === undefined) this.#metrics.credentialExpiry.remove(keyExpiry);
+    else this.#metrics.credentialExpiry.set(keyExpiry, expiresOn / 1000);
     const previous = this.#current;
     this.#current = state;
     if (state.unusable === undefined) this.#lastGoodKeyId = state.keyId;
@@ -389,7 +401,11 @@ export class AzureKeyProvider implements KeyProvider {
         ? this.#options.caFile
         : resolve(this.#context.configDir, this.#options.caFile);
       try {
-        ca = [...rootCertificates, await readFile(file, 'utf8')];
+        const bundle = await readFile(file, 'utf8');
+        ca = [...rootCertificates, bundle];
+        const expiry = trustBundleExpiry(bundle);
+        if (expiry !== undefined)
+          this.#metrics.credentialExpiry.set({ ...this.#labels, credential: 'tls_ca' }, expiry / 1000);
       } catch (error) {
         throw new TrousseauError('TROUSSEAU_ERR_CONFIG_READ', `azure: cannot read caFile ${file}`, {
           cause: error,

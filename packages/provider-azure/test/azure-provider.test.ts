@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isTrousseauError, isValidKeyId, type ProviderStatus } from '@trousseau/core';
@@ -9,7 +10,7 @@ import { AzureKeyProvider } from '../src/azure-provider.js';
 import { parseKeyRef } from '../src/key-ref.js';
 import { azureOptionsSchema } from '../src/options.js';
 import provider from '../src/index.js';
-import { startAzureFixture, type AzureFixture } from './helpers.js';
+import { startAzureFixture, testCertificates, type AzureFixture } from './helpers.js';
 
 /** Deadline of an ordinary call: generous, so a loaded machine does not fail it (TLS, logins, RSA). */
 const ctx = (timeoutMs = 15_000): ReturnType<typeof testRequestContext> => testRequestContext(timeoutMs);
@@ -473,4 +474,73 @@ describe('azure provider', () => {
       await p.close();
     }
   });
+
+  it('shows when the key version and the trusted CA bundle expire in credential_expiry_timestamp_seconds', async () => {
+    const { version } = await fixture.emulator.createKey('expiring');
+    // Key Vault's own update call sets the version's expiry (attributes.exp, Unix seconds).
+    const expires = Math.floor(Date.now() / 1000) + 30 * 24 * 3600;
+    const answer = await fetchOverTestCa(
+      `${fixture.emulator.url}/keys/expiring/${version}?api-version=7.4`,
+      fixture.emulator.issueToken(),
+      JSON.stringify({ attributes: { exp: expires } }),
+    );
+    assert.equal(answer, 200);
+    const metrics = new RecordingMetrics();
+    const expiry = (credential: string): number | undefined =>
+      metrics.gauges.get(
+        RecordingMetrics.key('credential_expiry_timestamp_seconds', { provider: 'azure', credential }),
+      );
+    const p = new AzureKeyProvider(
+      azureOptionsSchema.parse(fixture.options({ keyName: 'expiring' })),
+      fixture.context(metrics),
+    );
+    try {
+      healthyKeyId(await p.status(ctx()));
+      assert.equal(expiry('key'), expires);
+      // The test CA is made valid for 365 days when the file's fixture starts.
+      const caExpiry = expiry('tls_ca') ?? 0;
+      const inAYear = Date.now() / 1000 + 365 * 24 * 3600;
+      assert.ok(Math.abs(caExpiry - inAYear) < 3600, `CA expiry ${caExpiry}, expected about ${inAYear}`);
+    } finally {
+      await p.close();
+    }
+    const unexpiring = new RecordingMetrics();
+    const q = new AzureKeyProvider(azureOptionsSchema.parse(fixture.options()), fixture.context(unexpiring));
+    try {
+      healthyKeyId(await q.status(ctx()));
+      assert.equal(
+        unexpiring.gauges.get(
+          RecordingMetrics.key('credential_expiry_timestamp_seconds', {
+            provider: 'azure',
+            credential: 'key',
+          }),
+        ),
+        undefined,
+        'a key version without an expiry date has no series',
+      );
+    } finally {
+      await q.close();
+    }
+  });
 });
+
+/** A PATCH to the emulator over TLS with the test CA, as Key Vault's REST API takes it; the HTTP status. */
+async function fetchOverTestCa(url: string, token: string, body: string): Promise<number> {
+  const { ca } = await testCertificates();
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      url,
+      {
+        method: 'PATCH',
+        ca,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
