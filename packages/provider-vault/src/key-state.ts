@@ -1,4 +1,5 @@
 import { keyIdDigest, TrousseauError } from '@trousseau/core';
+import { asRecord } from './record.js';
 
 /** What the provider knows of the transit key, from `GET <mount>/keys/<name>`. */
 export interface KeyState {
@@ -38,10 +39,6 @@ export function vaultKeyId(identity: KeyIdentity, version: number, createdAt: st
     createdAt,
   ]);
   return `vault:${identity.mount}/${identity.keyName}:v${version}:${digest}`;
-}
-
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
 }
 
 /** A version's creation time: unix seconds for AES keys, `{creation_time}` for asymmetric ones. */
