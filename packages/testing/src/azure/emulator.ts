@@ -14,6 +14,7 @@ import {
   type RsaKeySize,
   type WrapAlgorithm,
 } from './key-store.js';
+import { EntraId } from './entra-id.js';
 import { TokenIssuer } from './token-issuer.js';
 import {
   challengeHeader,
@@ -121,9 +122,9 @@ const MAX_BODY_BYTES = 1 << 20;
 
 /**
  * Starts an Azure Key Vault emulator on 127.0.0.1 with an ephemeral port: the keys API of DESIGN.md
- * (create, get, rotate, update, wrapkey/unwrapkey, delete/purge), the bearer challenge, and a small Entra
- * ID (OpenID metadata and the client-credentials token endpoint) so the real credentials of
- * `@azure/identity` can authenticate against it.
+ * (create, get, rotate, update, wrapkey/unwrapkey, delete/purge) and the bearer challenge, with a small
+ * Entra ID beside it on the same server ({@link EntraId}) so the real credentials of `@azure/identity`
+ * can authenticate against it.
  */
 export async function startAzureKeyVaultEmulator(
   options: AzureKeyVaultEmulatorOptions = {},
@@ -135,7 +136,6 @@ export async function startAzureKeyVaultEmulator(
   const store = new KeyStore();
   const records: AzureRequestRecord[] = [];
   let pendingFailures: { count: number; status: 429 | 500 | 503; retryAfterSeconds: number } | undefined;
-  let clientAssertion: string | undefined;
   const hold = new RequestHold();
 
   const faults: AzureFaults = {
@@ -161,6 +161,14 @@ export async function startAzureKeyVaultEmulator(
       pendingFailures = undefined;
     },
   };
+
+  const entraId = new EntraId({
+    tenantId,
+    clientId,
+    clientSecret,
+    tokens,
+    down: () => faults.tokenEndpointDown,
+  });
 
   let baseUrl = '';
 
@@ -197,23 +205,10 @@ export async function startAzureKeyVaultEmulator(
     }
 
     // Emulated Entra ID.
-    const metadata = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(path);
-    if (metadata !== null && method === 'GET') {
-      const tenant = metadata[1] ?? '';
-      if (tenant !== tenantId) {
-        record('metadata', 400);
-        send(response, 400, aadError('invalid_tenant', 90002, `Tenant '${tenant}' not found.`));
-        return;
-      }
-      record('metadata', 200);
-      send(response, 200, openIdConfiguration(baseUrl, tenantId));
-      return;
-    }
-    const tokenPath = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
-    if (tokenPath !== null && method === 'POST') {
-      const [status, answer] = tokenRequest(tokenPath[1] ?? '', new URLSearchParams(body.toString('utf8')));
-      record('token', status);
-      send(response, status, answer);
+    const entra = entraId.handle(method, path, body, baseUrl);
+    if (entra !== undefined) {
+      record(entra.kind, entra.status);
+      send(response, entra.status, entra.body);
       return;
     }
 
@@ -272,57 +267,6 @@ export async function startAzureKeyVaultEmulator(
     const [status, answer] = await keyVaultRequest(method, path, body);
     record('keyvault', status);
     send(response, status, answer);
-  }
-
-  function tokenRequest(tenant: string, form: URLSearchParams): [number, unknown] {
-    if (faults.tokenEndpointDown) {
-      return [
-        503,
-        aadError('temporarily_unavailable', 50196, 'The server is temporarily unable to handle the request.'),
-      ];
-    }
-    if (tenant !== tenantId)
-      return [400, aadError('invalid_request', 90002, `Tenant '${tenant}' not found.`)];
-    if (form.get('grant_type') !== 'client_credentials') {
-      return [400, aadError('unsupported_grant_type', 70003, 'The app requested an unsupported grant type.')];
-    }
-    if (form.get('client_id') !== clientId) {
-      return [
-        400,
-        aadError(
-          'unauthorized_client',
-          700016,
-          `Application with identifier '${form.get('client_id') ?? ''}' was not found in the directory.`,
-        ),
-      ];
-    }
-    const scope = form.get('scope') ?? '';
-    if (scope !== 'https://vault.azure.net/.default') {
-      return [400, aadError('invalid_scope', 70011, `The provided value for scope ${scope} is not valid.`)];
-    }
-    const secret = form.get('client_secret');
-    const assertion = form.get('client_assertion');
-    const secretOk = secret !== null && secret === clientSecret;
-    const assertionOk =
-      assertion !== null &&
-      assertion !== '' &&
-      form.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' &&
-      (clientAssertion === undefined || assertion === clientAssertion);
-    if (!secretOk && !assertionOk) {
-      return [
-        401,
-        aadError(
-          'invalid_client',
-          7000215,
-          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
-        ),
-      ];
-    }
-    const { token, expiresIn } = tokens.issue(clientId);
-    return [
-      200,
-      { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token },
-    ];
   }
 
   async function keyVaultRequest(method: string, path: string, body: Buffer): Promise<[number, unknown]> {
@@ -535,10 +479,10 @@ export async function startAzureKeyVaultEmulator(
     clientId,
     clientSecret,
     get clientAssertion() {
-      return clientAssertion;
+      return entraId.clientAssertion;
     },
     set clientAssertion(value: string | undefined) {
-      clientAssertion = value;
+      entraId.clientAssertion = value;
     },
     faults,
     requests: records,
@@ -629,49 +573,6 @@ function faultBody(status: 429 | 500 | 503): unknown {
     case 503:
       return errorBody('ServiceUnavailable', 'The service is temporarily unavailable.');
   }
-}
-
-function aadError(error: string, code: number, description: string): unknown {
-  const traceId = randomUUID();
-  const correlationId = randomUUID();
-  const timestamp = new Date()
-    .toISOString()
-    .replace('T', ' ')
-    .replace(/\.\d+Z$/, 'Z');
-  return {
-    error,
-    error_description: `AADSTS${code}: ${description}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
-    error_codes: [code],
-    timestamp,
-    trace_id: traceId,
-    correlation_id: correlationId,
-    error_uri: `https://login.microsoftonline.com/error?code=${code}`,
-  };
-}
-
-function openIdConfiguration(base: string, tenantId: string): unknown {
-  return {
-    token_endpoint: `${base}/${tenantId}/oauth2/v2.0/token`,
-    token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
-    jwks_uri: `${base}/${tenantId}/discovery/v2.0/keys`,
-    response_modes_supported: ['query', 'fragment', 'form_post'],
-    subject_types_supported: ['pairwise'],
-    id_token_signing_alg_values_supported: ['RS256'],
-    response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
-    scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-    issuer: `${base}/${tenantId}/v2.0`,
-    request_uri_parameter_supported: false,
-    authorization_endpoint: `${base}/${tenantId}/oauth2/v2.0/authorize`,
-    device_authorization_endpoint: `${base}/${tenantId}/oauth2/v2.0/devicecode`,
-    http_logout_supported: true,
-    frontchannel_logout_supported: true,
-    end_session_endpoint: `${base}/${tenantId}/oauth2/v2.0/logout`,
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'tid'],
-    tenant_region_scope: 'EU',
-    cloud_instance_name: 'microsoftonline.com',
-    cloud_graph_host_name: 'graph.windows.net',
-    msgraph_host: 'graph.microsoft.com',
-  };
 }
 
 function rbacAction(method: string, path: string): string {
