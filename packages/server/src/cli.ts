@@ -1,4 +1,3 @@
-import { isTrousseauError } from '@trousseau/core';
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerClientCommands } from './commands/client.js';
@@ -49,6 +48,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
+    // Loaded on the error path only: a successful `version` or `status` never reads core's main entry.
+    const { isTrousseauError } = await import('@trousseau/core');
     if (isTrousseauError(error)) {
       process.stderr.write(`trousseau: ${error.message}\n`);
       return error.code === 'TROUSSEAU_ERR_CONFIG_INVALID' || error.code === 'TROUSSEAU_ERR_PROVIDER_LOAD'

@@ -1,3 +1,5 @@
+// The composition root: reflect-metadata is loaded here, once, before anything resolves through tsyringe.
+import 'reflect-metadata';
 import type { LoadedConfig, Logger, ProviderSearchPath } from '@trousseau/core';
 import {
   createToken,

@@ -1,8 +1,20 @@
-import { createRequestScope, loadConfigFile } from '@trousseau/core';
 import type { Command } from 'commander';
-import { createLogger } from '../logger.js';
 import { collectDirs, PROVIDERS_DIR_HELP, providerSearchPath } from '../provider-search.js';
-import { TrousseauServer } from '../trousseau-server.js';
+
+/** What `check` runs with, loaded when it runs: the CLI's other commands never pay for it. */
+async function loadCheckDependencies() {
+  const [core, logging, server] = await Promise.all([
+    import('@trousseau/core'),
+    import('../logger.js'),
+    import('../trousseau-server.js'),
+  ]);
+  return {
+    createRequestScope: core.createRequestScope,
+    loadConfigFile: core.loadConfigFile,
+    createLogger: logging.createLogger,
+    TrousseauServer: server.TrousseauServer,
+  };
+}
 
 /**
  * `trousseau check`: validates the config, creates every provider, and for each one asks its status and
@@ -19,6 +31,8 @@ export function registerCheck(program: Command): void {
     .option('--timeout <ms>', 'deadline of each provider check in milliseconds', '10000')
     .option('--providers-dir <dir>', PROVIDERS_DIR_HELP, collectDirs, [])
     .action(async (options: { config: string; timeout: string; providersDir: string[] }) => {
+      const { createRequestScope, loadConfigFile, createLogger, TrousseauServer } =
+        await loadCheckDependencies();
       const loaded = await loadConfigFile(options.config);
       const out = (line: string): boolean => process.stdout.write(`${line}\n`);
       out(`trousseau check: ${loaded.file}`);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { KmsClient } from '@trousseau/core/grpc';
+import type { KmsClient } from '@trousseau/core/grpc';
 import { Option, type Command } from 'commander';
 
 interface ClientOptions {
@@ -20,6 +20,8 @@ async function withClient<T>(
   work: (client: KmsClient, timeoutMs: number) => Promise<T>,
 ): Promise<T> {
   const timeoutMs = Number.parseInt(options.timeout, 10);
+  // gRPC is loaded when a call is made, not when the CLI starts.
+  const { KmsClient } = await import('@trousseau/core/grpc');
   const client = new KmsClient(options.socket, { timeoutMs });
   try {
     return await work(client, timeoutMs);

@@ -1,4 +1,3 @@
-import { createKeyRingFile, rotateKeyRingFile } from '@trousseau/provider-local';
 import type { Command } from 'commander';
 
 /** Manages the key-ring files of the local provider. */
@@ -15,6 +14,7 @@ export function registerKeyringCommands(program: Command): void {
         () => false,
       );
       if (exists) throw new Error(`${options.file} exists; use "keyring rotate" to add a key`);
+      const { createKeyRingFile } = await import('@trousseau/provider-local');
       const id = await createKeyRingFile(options.file);
       process.stdout.write(`created ${options.file} with current key ${id}\n`);
     });
@@ -23,6 +23,7 @@ export function registerKeyringCommands(program: Command): void {
     .description('add a fresh key and make it current; older keys stay to decrypt older data')
     .requiredOption('-f, --file <path>', 'key-ring file')
     .action(async (options: { file: string }) => {
+      const { rotateKeyRingFile } = await import('@trousseau/provider-local');
       const id = await rotateKeyRingFile(options.file);
       process.stdout.write(`rotated ${options.file}: current key is now ${id}\n`);
     });

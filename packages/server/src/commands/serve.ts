@@ -1,10 +1,8 @@
 import { resolve } from 'node:path';
-import { loadConfigFile, parseConfig, type LoadedConfig } from '@trousseau/core';
+import type { LoadedConfig } from '@trousseau/core';
 import type { Command } from 'commander';
-import { embeddedDefaultConfig } from '../embedded-default.js';
-import { createLogger, type LogLevel } from '../logger.js';
+import type { LogLevel } from '../logger.js';
 import { collectDirs, PROVIDERS_DIR_HELP, providerSearchPath } from '../provider-search.js';
-import { TrousseauServer } from '../trousseau-server.js';
 
 interface ServeOptions {
   config?: string;
@@ -16,6 +14,10 @@ interface ServeOptions {
 
 /** The config to serve: the file given, or the embedded default; `--socket` overrides the socket path. */
 async function resolveConfig(options: ServeOptions): Promise<{ loaded: LoadedConfig; embedded: boolean }> {
+  const [{ loadConfigFile, parseConfig }, { embeddedDefaultConfig }] = await Promise.all([
+    import('@trousseau/core'),
+    import('../embedded-default.js'),
+  ]);
   const embedded = options.config === undefined;
   let loaded = embedded ? embeddedDefaultConfig(process.cwd()) : await loadConfigFile(options.config ?? '');
   if (options.socket !== undefined) {
@@ -47,7 +49,12 @@ export function registerServe(program: Command): void {
     .option('--log-format <format>', 'json or pretty (overrides the config file)')
     .option('--providers-dir <dir>', PROVIDERS_DIR_HELP, collectDirs, [])
     .action(async (options: ServeOptions) => {
-      const { loaded, embedded } = await resolveConfig(options);
+      // The server is loaded when `serve` runs, not when the CLI starts.
+      const [{ loaded, embedded }, { createLogger }, { TrousseauServer }] = await Promise.all([
+        resolveConfig(options),
+        import('../logger.js'),
+        import('../trousseau-server.js'),
+      ]);
       const logger = createLogger({
         level: options.logLevel ?? loaded.config.logging.level,
         format: options.logFormat ?? loaded.config.logging.format,
