@@ -1,10 +1,21 @@
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from './clock.js';
-import { decodeEnvelope, digestKeyId, encodeEnvelope } from './envelope.js';
+import {
+  BINDING_KEY_BYTES,
+  bindPlaintext,
+  decodeEnvelope,
+  encodeEnvelope,
+  ENVELOPE_VERSION,
+  envelopeHasKeyId,
+  openEnvelope,
+  sealEnvelope,
+  type EnvelopeFields,
+  type EnvelopeVersion,
+} from './envelope.js';
 import { TrousseauError, isTrousseauError, outcomeOf } from './errors.js';
 import { HealthMonitor, type ProviderHealth } from './health-monitor.js';
-import { isValidKeyId } from './key-id.js';
+import { isValidKeyId, MAX_KEY_ID_BYTES } from './key-id.js';
 import type { Logger } from './logger.js';
 import { LATENCY_BUCKETS, type Histogram, type Metrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
@@ -20,6 +31,11 @@ interface BrokerParts {
   /** The instance used for new encryptions. */
   readonly encryptWith: string;
   readonly maxPlaintextBytes: number;
+  /**
+   * The envelope version new ciphertexts are written in (default {@link ENVELOPE_VERSION}). Version 1
+   * only while a Trousseau that cannot read version 2 still serves another apiserver of the cluster.
+   */
+  readonly envelopeVersion?: EnvelopeVersion;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -68,6 +84,7 @@ export class Broker {
   readonly #providers: ReadonlyMap<string, KeyProvider>;
   readonly #encryptWith: string;
   readonly #maxPlaintextBytes: number;
+  readonly #envelopeVersion: EnvelopeVersion;
   readonly #monitor: HealthMonitor;
   readonly #logger: Logger;
   readonly #callDuration: Histogram<'provider' | 'operation' | 'outcome'>;
@@ -84,9 +101,12 @@ export class Broker {
     }
     this.#providers = options.providers;
     this.#encryptWith = options.encryptWith;
+    this.#envelopeVersion = options.envelopeVersion ?? ENVELOPE_VERSION;
+    // Version 2 has the provider encrypt the binding key too: that much less room for the caller's data.
+    const overhead = this.#envelopeVersion === 2 ? BINDING_KEY_BYTES : 0;
     this.#maxPlaintextBytes = Math.min(
       options.maxPlaintextBytes,
-      encrypting.capabilities?.maxPlaintextBytes ?? Number.POSITIVE_INFINITY,
+      (encrypting.capabilities?.maxPlaintextBytes ?? Number.POSITIVE_INFINITY) - overhead,
     );
     this.#logger = options.logger;
     this.#callDuration = options.metrics.histogram({
@@ -140,20 +160,35 @@ export class Broker {
     const name = this.#encryptWith;
     const provider = this.#provider(name);
     const ticket = this.#monitor.ticket();
-    const result = await this.#call(name, 'encrypt', request, () => provider.encrypt(plaintext, request));
+    const sealed = await this.#seal(name, provider, plaintext, request);
+    this.#monitor.noteKeyId(name, sealed.keyId, ticket);
+    return sealed;
+  }
+
+  /** Has `provider` encrypt `plaintext` and wraps its answer in an envelope of the configured version. */
+  async #seal(
+    name: string,
+    provider: KeyProvider,
+    plaintext: Uint8Array,
+    request: RequestContext,
+  ): Promise<BrokerEncryptResult> {
+    const bound = this.#envelopeVersion === 2 ? bindPlaintext(plaintext) : undefined;
+    const result = await this.#call(name, 'encrypt', request, () =>
+      provider.encrypt(bound?.plaintext ?? plaintext, request),
+    );
     if (!isValidKeyId(result.keyId)) {
       throw new TrousseauError(
         'TROUSSEAU_ERR_PROVIDER_INTERNAL',
         `provider "${name}" returned a key id that is empty or over 1024 bytes`,
       );
     }
-    this.#monitor.noteKeyId(name, result.keyId, ticket);
-    const ciphertext = encodeEnvelope({
+    const fields: EnvelopeFields = {
       instance: name,
       keyId: result.keyId,
       keyRef: result.keyRef,
       payload: result.ciphertext,
-    });
+    };
+    const ciphertext = bound === undefined ? encodeEnvelope(fields) : sealEnvelope(fields, bound.bindingKey);
     return { ciphertext, keyId: result.keyId };
   }
 
@@ -183,19 +218,19 @@ export class Broker {
         `ciphertext was made by provider "${envelope.instance}", which is not configured (configured: ${[...this.#providers.keys()].join(', ')})`,
       );
     }
-    if (
-      expectedKeyId !== undefined &&
-      expectedKeyId !== '' &&
-      !Buffer.from(digestKeyId(expectedKeyId)).equals(envelope.keyIdDigest)
-    ) {
-      throw new TrousseauError(
-        'TROUSSEAU_ERR_CIPHERTEXT_KEY_ID_MISMATCH',
-        'the key_id sent with the ciphertext is not the key id it was encrypted under',
-      );
+    if (expectedKeyId !== undefined && expectedKeyId !== '') {
+      // No key id Encrypt returns is longer, so a longer one cannot match: refuse it before hashing it.
+      if (Buffer.byteLength(expectedKeyId) > MAX_KEY_ID_BYTES || !envelopeHasKeyId(envelope, expectedKeyId)) {
+        throw new TrousseauError(
+          'TROUSSEAU_ERR_CIPHERTEXT_KEY_ID_MISMATCH',
+          'the key_id sent with the ciphertext is not the key id it was encrypted under',
+        );
+      }
     }
-    const plaintext = await this.#call(envelope.instance, 'decrypt', request, () =>
+    const decrypted = await this.#call(envelope.instance, 'decrypt', request, () =>
       provider.decrypt({ ciphertext: envelope.payload, keyRef: envelope.keyRef }, request),
     );
+    const plaintext = openEnvelope(envelope, decrypted);
     if (plaintext.length === 0) {
       throw new TrousseauError(
         'TROUSSEAU_ERR_PROVIDER_INTERNAL',
@@ -223,19 +258,8 @@ export class Broker {
       keyId = status.keyId;
       if (!status.healthy) return { name, ok: false, keyId, problem: `unhealthy: ${status.reason}` };
       const plaintext = randomBytes(32);
-      const encrypted = await this.#call(name, 'encrypt', request, () =>
-        provider.encrypt(plaintext, request),
-      );
-      const envelope = encodeEnvelope({
-        instance: name,
-        keyId: encrypted.keyId,
-        keyRef: encrypted.keyRef,
-        payload: encrypted.ciphertext,
-      });
-      const opened = decodeEnvelope(envelope);
-      const decrypted = await this.#call(name, 'decrypt', request, () =>
-        provider.decrypt({ ciphertext: opened.payload, keyRef: opened.keyRef }, request),
-      );
+      const encrypted = await this.#seal(name, provider, plaintext, request);
+      const decrypted = await this.decrypt(encrypted.ciphertext, request, encrypted.keyId);
       if (!Buffer.from(decrypted).equals(plaintext))
         return { name, ok: false, keyId, problem: 'round trip returned different data' };
       if (encrypted.keyId !== status.keyId) {
@@ -251,7 +275,7 @@ export class Broker {
         ok: true,
         keyId,
         roundTripMs: this.#clock.now() - started,
-        ciphertextBytes: envelope.length,
+        ciphertextBytes: encrypted.ciphertext.length,
       };
     } catch (error) {
       return { name, ok: false, keyId, problem: messageOf(error) };

@@ -61,6 +61,13 @@ export const configSchema = z
         healthCheckIntervalSeconds: z.number().positive().max(3600).default(10),
         /** Largest plaintext accepted, in bytes (kube-apiserver sends 32-byte keys). */
         maxPlaintextBytes: z.number().int().min(32).max(4096).default(512),
+        /**
+         * The ciphertext envelope version new encryptions are written in: 2 authenticates every byte; 1 only
+         * while a Trousseau that cannot read version 2 still serves an apiserver of the same cluster.
+         */
+        envelopeVersion: z
+          .union([z.literal(1), z.literal(2)], 'must be 1 or 2 (docs/ciphertext-format.md)')
+          .default(2),
       })
       .prefault({}),
     health: z

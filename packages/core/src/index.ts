@@ -23,13 +23,22 @@ export {
   type TrousseauConfig,
 } from './config.js';
 export {
+  BINDING_KEY_BYTES,
+  bindPlaintext,
   decodeEnvelope,
   digestKeyId,
   encodeEnvelope,
   ENVELOPE_MAGIC,
   ENVELOPE_VERSION,
+  ENVELOPE_VERSIONS,
+  envelopeHasKeyId,
   INSTANCE_NAME_PATTERN,
+  openEnvelope,
+  sealEnvelope,
+  type BoundPlaintext,
   type Envelope,
+  type EnvelopeFields,
+  type EnvelopeVersion,
 } from './envelope.js';
 export { ERROR_CODES, isKnownErrorCode, type ErrorCode } from './error-codes.js';
 export {

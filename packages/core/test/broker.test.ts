@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import {
   Broker,
   createRequestScope,
+  decodeEnvelope,
   noopMetrics,
   silentLogger,
   systemClock,
@@ -173,5 +174,68 @@ describe('broker key id tracking', () => {
     );
     await broker.close();
     assert.equal(good.closed, true);
+  });
+});
+
+describe('broker envelope versions', () => {
+  /** A provider whose "ciphertext" is the plaintext it was given: what the broker asked it to encrypt. */
+  const transparent = (): SwitchableProvider => new SwitchableProvider();
+
+  it('writes version 2 by default: the provider encrypts a 32-byte binding key before the plaintext', async () => {
+    const broker = brokerOver(new Map([['p', transparent()]]));
+    await broker.start();
+    const seed = randomBytes(32);
+    const { ciphertext } = await broker.encrypt(seed, request());
+    assert.equal(ciphertext[3], 2);
+    const payload = decodeEnvelope(ciphertext).payload;
+    assert.equal(payload.length, 64);
+    assert.deepEqual(Buffer.from(payload.subarray(32)), seed);
+    assert.deepEqual(Buffer.from(await broker.decrypt(ciphertext, request())), seed);
+    assert.equal(broker.maxPlaintextBytes, 512, 'a provider without a limit: only the configured one');
+    await broker.close();
+  });
+
+  it('writes version 1 when configured (a rolling upgrade), and reads both', async () => {
+    const provider = transparent();
+    const v1 = new Broker({
+      providers: new Map([['p', provider]]),
+      encryptWith: 'p',
+      maxPlaintextBytes: 512,
+      envelopeVersion: 1,
+      healthCheckIntervalMs: 60_000,
+      logger: silentLogger,
+      metrics: noopMetrics,
+      clock: systemClock,
+    });
+    await v1.start();
+    const seed = randomBytes(32);
+    const written = await v1.encrypt(seed, request());
+    assert.equal(written.ciphertext[3], 1);
+    assert.deepEqual(Buffer.from(decodeEnvelope(written.ciphertext).payload), seed);
+    const v2 = brokerOver(new Map([['p', provider]]));
+    await v2.start();
+    assert.deepEqual(Buffer.from(await v2.decrypt(written.ciphertext, request(), written.keyId)), seed);
+    const newer = await v2.encrypt(seed, request());
+    assert.deepEqual(Buffer.from(await v1.decrypt(newer.ciphertext, request(), newer.keyId)), seed);
+    await v1.close();
+    await v2.close();
+  });
+
+  it("leaves room for the binding key within the provider's own plaintext limit", async () => {
+    const limited: KeyProvider = Object.assign(transparent(), { capabilities: { maxPlaintextBytes: 190 } });
+    const broker = brokerOver(new Map([['p', limited]]));
+    assert.equal(broker.maxPlaintextBytes, 190 - 32);
+    await broker.close();
+  });
+
+  it('refuses a key id longer than any Encrypt returns before hashing it', async () => {
+    const broker = brokerOver(new Map([['p', transparent()]]));
+    await broker.start();
+    const { ciphertext } = await broker.encrypt(randomBytes(32), request());
+    await assert.rejects(
+      broker.decrypt(ciphertext, request(), 'k'.repeat(1025)),
+      (error: { code?: string }) => error.code === 'TROUSSEAU_ERR_CIPHERTEXT_KEY_ID_MISMATCH',
+    );
+    await broker.close();
   });
 });

@@ -108,6 +108,7 @@ export function createTrousseauContainer(inputs: ContainerInputs): DependencyCon
       monitor: resolve(TOKENS.healthMonitor),
       encryptWith: encryptingProvider(config).name,
       maxPlaintextBytes: config.kms.maxPlaintextBytes,
+      envelopeVersion: config.kms.envelopeVersion,
       logger: resolve(TOKENS.logger),
       metrics: resolve(TOKENS.metrics),
       clock: resolve(TOKENS.clock),
