@@ -15,6 +15,8 @@ export interface Logger {
   warn: LogFn;
   error: LogFn;
   child(bindings: Record<string, unknown>): Logger;
+  /** Whether a level is logged (pino's method); hot paths skip building a line nobody reads. */
+  isLevelEnabled?(level: 'trace' | 'debug' | 'info' | 'warn' | 'error'): boolean;
 }
 
 const ignore: LogFn = () => undefined;
@@ -26,4 +28,5 @@ export const silentLogger: Logger = {
   warn: ignore,
   error: ignore,
   child: () => silentLogger,
+  isLevelEnabled: () => false,
 };

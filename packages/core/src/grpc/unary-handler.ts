@@ -66,7 +66,10 @@ export function unaryHandler<Request, Response>(
       const labels = { api, rpc, outcome };
       requests.add(labels);
       duration.observe(labels, seconds);
-      scope.context.logger.debug({ outcome, durationMs: Math.round(seconds * 1000) }, 'kms call');
+      // The request's child logger is built on first use: only when the line will be written.
+      if (deps.logger.isLevelEnabled?.('debug') ?? true) {
+        scope.context.logger.debug({ outcome, durationMs: Math.round(seconds * 1000) }, 'kms call');
+      }
     };
     work(call.request, scope.context).then(
       (response) => {
