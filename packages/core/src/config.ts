@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';
 import { INSTANCE_NAME_PATTERN } from './envelope.js';
@@ -165,6 +164,8 @@ export async function loadConfigFile(path: string): Promise<LoadedConfig> {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be read';
     throw new ConfigError(file, [{ path: '', message: reason }], { cause: error });
   }
+  // The YAML parser is loaded with the first file read: the embedded default and the CLI never need it.
+  const { parseDocument } = await import('yaml');
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
