@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { link, mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 
 /** AES-256 keys are 32 bytes. */
@@ -51,7 +53,7 @@ export interface KeyRing {
   readonly keys: ReadonlyMap<string, Buffer>;
 }
 
-function parseKeyRing(text: string, file: string): KeyRing {
+function parseKeyRingFile(text: string, file: string): KeyRingFile {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -64,14 +66,46 @@ function parseKeyRing(text: string, file: string): KeyRing {
     const where = first === undefined ? '' : first.path.map(String).join('.');
     throw new Error(`key ring ${file} is invalid: ${where}: ${first?.message ?? 'unknown'}`);
   }
+  return result.data;
+}
+
+function toKeyRing(ring: KeyRingFile): KeyRing {
   return {
-    current: result.data.current,
-    keys: new Map(result.data.keys.map((key) => [key.id, Buffer.from(key.material, 'base64')])),
+    current: ring.current,
+    keys: new Map(ring.keys.map((key) => [key.id, Buffer.from(key.material, 'base64')])),
   };
 }
 
 export async function readKeyRing(file: string): Promise<KeyRing> {
-  return parseKeyRing(await readFile(file, 'utf8'), file);
+  return toKeyRing(parseKeyRingFile(await readFile(file, 'utf8'), file));
+}
+
+function octal(mode: number): string {
+  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+}
+
+/**
+ * What the permissions of a key ring allow: `refuse` when others (not owner, not group) have any access,
+ * since anyone on the node could then read every key; `warn` when its group has access. The reason
+ * says what to do.
+ */
+export function keyRingPermissionProblem(
+  file: string,
+  info: Pick<Stats, 'mode' | 'gid'>,
+): { readonly severity: 'refuse' | 'warn'; readonly reason: string } | undefined {
+  if ((info.mode & 0o007) !== 0) {
+    return {
+      severity: 'refuse',
+      reason: `key ring ${file} is accessible to every user of the machine (mode ${octal(info.mode)}): anyone can read the keys; run "chmod 600 ${file}" (or 640 for a group that must read it) and check who may have copied it`,
+    };
+  }
+  if ((info.mode & 0o070) !== 0) {
+    return {
+      severity: 'warn',
+      reason: `key ring ${file} is accessible to its group (mode ${octal(info.mode)}, gid ${info.gid}): every member can read the keys; run "chmod 600 ${file}" unless that group must read it`,
+    };
+  }
+  return undefined;
 }
 
 function newKeyId(now: Date): string {
@@ -81,38 +115,184 @@ function newKeyId(now: Date): string {
     .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-async function writeKeyRingFile(file: string, ring: KeyRingFile): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(ring, null, 2)}\n`, { mode: 0o600 });
-  await chmod(temporary, 0o600);
-  await rename(temporary, file);
+function serialize(ring: KeyRingFile): string {
+  return `${JSON.stringify(ring, null, 2)}\n`;
 }
 
-/** Writes a new key ring with one fresh random key (mode 0600). */
+/**
+ * Writes `text` to a new file beside `target` that nobody else can have created (exclusive create, a
+ * random name), owned by `uid`/`gid` with `mode`, flushed to disk. Returns its path; the caller renames or
+ * links it into place, and on failure it is removed. Nothing but this new file is ever written or deleted.
+ */
+async function writeNewFile(
+  target: string,
+  text: string,
+  owner: { mode: number; uid?: number; gid?: number },
+): Promise<string> {
+  const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  // Created 0600 and only then given the final mode and owner: never readable by more than intended.
+  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    if (owner.uid !== undefined && owner.gid !== undefined) {
+      try {
+        await handle.chown(owner.uid, owner.gid);
+      } catch (error) {
+        throw new Error(
+          `cannot keep the owner of key ring ${target} (uid ${owner.uid}, gid ${owner.gid}): this process (uid ${process.getuid?.() ?? '?'}) may not give a file to them; run the rotation as that user or as root. The key ring was not changed`,
+          { cause: error },
+        );
+      }
+    }
+    await handle.chmod(owner.mode & 0o777);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  return temporary;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY).catch(() => undefined);
+  if (handle === undefined) return;
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems cannot sync a directory; the rename is still atomic.
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes a new key ring with one fresh random key (mode 0600); refuses when `file` exists. */
 export async function createKeyRingFile(file: string, now = new Date()): Promise<string> {
   const id = newKeyId(now);
-  await writeKeyRingFile(file, {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const text = serialize({
     version: 1,
     current: id,
     keys: [{ id, material: randomBytes(KEY_BYTES).toString('base64'), createdAt: now.toISOString() }],
   });
+  const temporary = await writeNewFile(file, text, { mode: 0o600 });
+  try {
+    // A hard link fails when the name exists: an existing ring (or anything else) is never replaced.
+    await link(temporary, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new Error(`${file} exists; use "keyring rotate" to add a key`, { cause: error });
+    }
+    throw error;
+  } finally {
+    await unlink(temporary).catch(() => undefined);
+  }
+  await syncDirectory(dirname(file));
   return id;
 }
 
-/** Adds a fresh key to an existing ring and makes it current; older keys stay for decryption. */
-export async function rotateKeyRingFile(file: string, now = new Date()): Promise<string> {
-  const text = await readFile(file, 'utf8');
-  parseKeyRing(text, file);
-  const ring = keyRingSchema.parse(JSON.parse(text));
-  const id = newKeyId(now);
-  await writeKeyRingFile(file, {
-    ...ring,
-    current: id,
-    keys: [
-      ...ring.keys,
-      { id, material: randomBytes(KEY_BYTES).toString('base64'), createdAt: now.toISOString() },
-    ],
-  });
-  return id;
+interface LockOwner {
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the rotation lock of `target` (`<target>.lock`, created exclusively), or fails naming who holds
+ * it. Returns the release function, which removes only the lock file this call created.
+ */
+async function lockForRotation(target: string): Promise<() => Promise<void>> {
+  const lock = `${target}.lock`;
+  const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  try {
+    const handle = await open(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    await handle.writeFile(JSON.stringify(owner));
+    await handle.close();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    let holder = 'another process';
+    let stale = '';
+    try {
+      const held = JSON.parse(await readFile(lock, 'utf8')) as Partial<LockOwner>;
+      holder = `pid ${String(held.pid)} on ${String(held.host)} since ${String(held.since)}`;
+      if (held.host === owner.host && typeof held.pid === 'number' && !isRunning(held.pid)) {
+        stale = `; pid ${held.pid} is not running, so a rotation died holding it: delete ${lock} and rotate again`;
+      }
+    } catch {
+      // Unreadable or half-written: say what we know.
+    }
+    throw new Error(
+      `another rotation of key ring ${target} is in progress (${lock} is held by ${holder}); this rotation changed nothing. Run it again once that one has finished${stale}`,
+      { cause: error },
+    );
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await unlink(lock).catch(() => undefined);
+  };
+}
+
+export interface RotateOptions {
+  readonly now?: Date;
+  /** Told about a ring that is served but should be tightened (group access). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/**
+ * Adds a fresh key to an existing ring and makes it current; older keys stay for decryption. Through a
+ * symlink, the file it points to is rotated. The file keeps its owner, group and mode (a rotation run
+ * by root does not take the ring away from the service account that reads it), or the rotation fails
+ * changing nothing. Overlapping rotations are serialized by a lock file: the later one fails clearly,
+ * so a key that was announced is never lost; a write to the ring by anything else between reading and
+ * replacing it fails the rotation too.
+ */
+export async function rotateKeyRingFile(file: string, options: RotateOptions | Date = {}): Promise<string> {
+  const { now = new Date(), onWarning } = options instanceof Date ? { now: options } : options;
+  const target = await realpath(file);
+  const release = await lockForRotation(target);
+  try {
+    const info = await stat(target);
+    const problem = keyRingPermissionProblem(target, info);
+    if (problem?.severity === 'refuse') throw new Error(`refusing to rotate: ${problem.reason}`);
+    if (problem !== undefined) onWarning?.(problem.reason);
+    const text = await readFile(target, 'utf8');
+    const ring = parseKeyRingFile(text, target);
+    const id = newKeyId(now);
+    const next = serialize({
+      ...ring,
+      current: id,
+      keys: [
+        ...ring.keys,
+        { id, material: randomBytes(KEY_BYTES).toString('base64'), createdAt: now.toISOString() },
+      ],
+    });
+    const temporary = await writeNewFile(target, next, { mode: info.mode, uid: info.uid, gid: info.gid });
+    try {
+      if ((await readFile(target, 'utf8')) !== text) {
+        throw new Error(
+          `key ring ${target} changed while it was being rotated (by something that does not take ${target}.lock); this rotation changed nothing. Run it again`,
+        );
+      }
+      await rename(temporary, target);
+    } catch (error) {
+      await unlink(temporary).catch(() => undefined);
+      throw error;
+    }
+    await syncDirectory(dirname(target));
+    return id;
+  } finally {
+    await release();
+  }
 }

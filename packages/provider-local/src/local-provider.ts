@@ -14,7 +14,7 @@ import {
   type RequestContext,
 } from '@trousseau/core';
 import { z } from 'zod';
-import { createKeyRingFile, readKeyRing, type KeyRing } from './key-ring.js';
+import { createKeyRingFile, keyRingPermissionProblem, readKeyRing, type KeyRing } from './key-ring.js';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -64,6 +64,7 @@ export class LocalKeyProvider implements KeyProvider {
     }
     let ring: KeyRing;
     try {
+      await checkPermissions(file, context);
       ring = await readKeyRing(file);
     } catch (error) {
       throw new TrousseauError(
@@ -156,7 +157,7 @@ export class LocalKeyProvider implements KeyProvider {
     } catch (error) {
       return {
         healthy: false,
-        reason: `key ring unreadable, serving the last good one: ${messageOf(error)}`,
+        reason: `key ring not re-read, serving the last good one: ${messageOf(error)}`,
         keyId: current,
       };
     }
@@ -166,6 +167,7 @@ export class LocalKeyProvider implements KeyProvider {
   async #reloadIfChanged(): Promise<void> {
     const version = await fileVersion(this.#file);
     if (version === this.#fileVersion) return;
+    await checkPermissions(this.#file, this.#context);
     const ring = await readKeyRing(this.#file);
     if (this.#closed) return;
     this.#ring = ring;
@@ -194,9 +196,20 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * Refuses a key ring that others may read or write, and warns about one its group may: checked at start
+ * and whenever the file is read again (a refused re-read keeps the ring in memory and reports unhealthy).
+ */
+async function checkPermissions(file: string, context: ProviderContext): Promise<void> {
+  const problem = keyRingPermissionProblem(file, await stat(file));
+  if (problem?.severity === 'refuse') throw new Error(problem.reason);
+  if (problem !== undefined) context.logger.warn({ keyFile: file }, problem.reason);
+}
+
 async function fileVersion(file: string): Promise<string> {
   const info = await stat(file);
-  return `${info.mtimeMs}:${info.size}:${info.ino}`;
+  // ctime too: a chmod changes no content but must be checked again.
+  return `${info.mtimeMs}:${info.ctimeMs}:${info.size}:${info.ino}`;
 }
 
 function messageOf(error: unknown): string {

@@ -62,6 +62,7 @@ async function goldenBroker(dir: string): Promise<{ broker: Broker; provider: Lo
       current: 'golden-key-1',
       keys: [{ id: 'golden-key-1', material: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=' }],
     }),
+    { mode: 0o600 },
   );
   const provider = await LocalKeyProvider.open({ keyFile, createIfMissing: false }, contextFor(dir));
   const broker = new Broker({
