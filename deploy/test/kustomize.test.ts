@@ -5,6 +5,7 @@ import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import type { IPrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { validateKubeObject } from './support/kubernetes-schemas.js';
 import { ensureKubectl, kustomize, kustomizeWith } from './support/kustomize.js';
@@ -206,6 +207,16 @@ describe('kustomize manifests', () => {
         resolvePort(container, servicePort.targetPort),
         8787,
         'the Service targets the side listener',
+      );
+      // The alert rules select job="trousseau": the ServiceMonitor takes the job from a Service label.
+      assert.ok(monitor.spec.jobLabel, 'the ServiceMonitor sets jobLabel');
+      assert.equal(service.metadata?.labels?.[monitor.spec.jobLabel], 'trousseau', 'job="trousseau"');
+      const rules = only<IPrometheusRule>(objects, 'PrometheusRule');
+      assert.deepEqual(
+        rules.spec.groups,
+        (readYamlFile(repoPath('deploy', 'monitoring', 'trousseau-rules.yaml')) as { groups: unknown })
+          .groups,
+        'the PrometheusRule carries the groups of deploy/monitoring/trousseau-rules.yaml',
       );
     });
   }
