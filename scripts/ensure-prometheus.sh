@@ -30,6 +30,16 @@ if usable; then
   exit 0
 fi
 
+# Test files run in parallel and each may call this script: one installs while the others wait for it.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${TMPDIR:-/tmp}/trousseau-ensure-prometheus.lock"
+  flock 9
+  if usable; then
+    describe
+    exit 0
+  fi
+fi
+
 echo "ensure-prometheus: prometheus or promtool is missing; installing Debian's prometheus package" >&2
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "ensure-prometheus: apt-get is not available: install Prometheus (prometheus and promtool, 2.x) by hand" >&2
