@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureProcessCosts } from './bench/process-costs.mjs';
 import { scenarios } from './bench/scenarios.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -75,12 +76,16 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
+process.stderr.write('\n== process: start-up, idle memory, CLI\n');
+const processCosts = only === undefined || /process/.test(only) ? await measureProcessCosts(root) : undefined;
+if (processCosts !== undefined) process.stderr.write(`${JSON.stringify(processCosts)}\n`);
+
 await mkdir(join(root, 'bench-results'), { recursive: true });
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
 const stamp = new Date().toISOString();
 await writeFile(
   join(root, 'bench-results/latest.json'),
-  JSON.stringify({ stamp, machine, seconds, results }, null, 2),
+  JSON.stringify({ stamp, machine, seconds, results, processCosts }, null, 2),
 );
 
 const table = [
@@ -91,7 +96,40 @@ const table = [
       `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${formatNumber(r.serverCpuUsPerCall, 0)} | ${formatNumber(r.serverRssMb, 0)} | ${r.errors} |`,
   ),
 ].join('\n');
-const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n<!-- bench:end -->`;
+/** Each Trousseau row against the baseline row of the same rpc and concurrency, measured in the same run. */
+const BASELINE = scenarios[0]?.name;
+const ratios = results
+  .filter((r) => r.scenario !== BASELINE && Number.isFinite(r.serverCpuUsPerCall))
+  .map((r) => {
+    const base = results.find(
+      (b) => b.scenario === BASELINE && b.op === r.op && b.concurrency === r.concurrency,
+    );
+    if (base === undefined) return undefined;
+    return `| ${r.scenario} | ${r.op} | ${r.concurrency} | ${formatNumber(r.serverCpuUsPerCall / base.serverCpuUsPerCall, 2)}x | ${formatNumber(r.opsPerSec / base.opsPerSec, 2)}x | ${formatNumber(r.serverRssMb, 0)} / ${formatNumber(base.serverRssMb, 0)} |`;
+  })
+  .filter((line) => line !== undefined);
+const ratioTable = [
+  `Against \`${BASELINE}\`, same rpc and concurrency, same run:`,
+  '',
+  '| scenario | rpc | concurrency | server CPU per call | calls per second | server RSS MB (this / baseline) |',
+  '|---|---|---:|---:|---:|---:|',
+  ...ratios,
+].join('\n');
+const processTable =
+  processCosts === undefined
+    ? ''
+    : [
+        `Process costs (median of ${processCosts.runs} runs):`,
+        '',
+        '| figure | value |',
+        '|---|---:|',
+        `| \`trousseau serve\` (embedded default): spawn to first answered Status | ${processCosts.startToReadyMs.toFixed(0)} ms |`,
+        `| \`trousseau serve\`: CPU time used by then (less sensitive to a busy machine than wall time) | ${processCosts.startCpuMs.toFixed(0)} ms |`,
+        `| \`trousseau serve\` RSS, idle and serving | ${processCosts.idleRssMb.toFixed(0)} MB |`,
+        `| \`trousseau version\` | ${processCosts.versionMs.toFixed(0)} ms |`,
+        `| \`node -e 0\` on the same machine, for scale | ${processCosts.bareNodeMs.toFixed(0)} ms |`,
+      ].join('\n');
+const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n\n${ratioTable}\n\n${processTable}\n<!-- bench:end -->`;
 const docPath = join(root, 'docs/benchmarks.md');
 let doc = await readFile(docPath, 'utf8').catch(
   () => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n',

@@ -1,17 +1,42 @@
 #!/usr/bin/env node
-// The baseline: a bare @grpc/grpc-js server for the same KMS v2 service on a unix socket, with handlers
-// that do no work (Encrypt echoes, Decrypt echoes). What Trousseau costs is measured against this.
+// The baseline: a bare @grpc/grpc-js server for the same KMS v2 service on a unix socket, doing the same
+// cryptographic work as Trousseau's local provider (AES-256-GCM with a fresh 96-bit nonce per Encrypt,
+// nonce | ciphertext | tag out, the reverse on Decrypt) and nothing else: no envelope, no deadline
+// handling, no metrics, no logs, no HTTP/2 rewriting. What Trousseau costs is measured against this.
 // Usage: node bare-server.mjs SOCKET
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { kmsServices } from '@trousseau/core/grpc';
 
 const socket = process.argv[2];
+const key = randomBytes(32);
+const KEY_ID = 'bare:aes-256-gcm';
+
+function encrypt(plaintext) {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]);
+}
+
+function decrypt(ciphertext) {
+  const decipher = createDecipheriv('aes-256-gcm', key, ciphertext.subarray(0, 12));
+  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
+  return Buffer.concat([decipher.update(ciphertext.subarray(12, ciphertext.length - 16)), decipher.final()]);
+}
+
 const server = new Server();
 server.addService(kmsServices().v2.service, {
-  Status: (_call, callback) => callback(null, { version: 'v2', healthz: 'ok', key_id: 'bare' }),
+  Status: (_call, callback) => callback(null, { version: 'v2', healthz: 'ok', key_id: KEY_ID }),
   Encrypt: (call, callback) =>
-    callback(null, { ciphertext: call.request.plaintext, key_id: 'bare', annotations: {} }),
-  Decrypt: (call, callback) => callback(null, { plaintext: call.request.ciphertext }),
+    callback(null, { ciphertext: encrypt(call.request.plaintext), key_id: KEY_ID, annotations: {} }),
+  Decrypt: (call, callback) => {
+    try {
+      callback(null, { plaintext: decrypt(call.request.ciphertext) });
+    } catch {
+      callback({ code: status.INVALID_ARGUMENT, details: 'cannot decrypt' }, null);
+    }
+  },
 });
 server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (error) => {
   if (error) {

@@ -64,7 +64,7 @@ export const EMULATED_LATENCY_MS = 2;
 
 export const scenarios = [
   {
-    name: 'bare grpc-js (baseline)',
+    name: 'bare grpc-js + AES-256-GCM (baseline)',
     async start({ dir, root }) {
       const socket = join(dir, 'bare.sock');
       const child = await startProcess(
