@@ -35,6 +35,11 @@ export const configSchema = z
           .default('0600'),
         uid: z.number().int().nonnegative().optional(),
         gid: z.number().int().nonnegative().optional(),
+        /**
+         * Let every user of the machine connect (a mode with bits for others). Whoever can connect can
+         * decrypt every Secret, so a mode that gives others access is refused unless this says so.
+         */
+        allowOthers: z.boolean().default(false),
         /** What one client may hold: bounds against idle, slow or hostile connections. */
         limits: z
           .strictObject({
@@ -89,6 +94,22 @@ export const configSchema = z
       .prefault({}),
   })
   .superRefine((config, ctx) => {
+    const mode = Number.parseInt(config.socket.mode, 8);
+    if ((mode & 0o007) !== 0 && !config.socket.allowOthers) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['socket', 'mode'],
+        message: `"${config.socket.mode}" lets every user of the machine connect, and whoever connects can decrypt every Secret: use "0600" (root-only), or "0660" with socket.gid for the apiserver's group; set socket.allowOthers: true only if every user may`,
+      });
+    }
+    const port = /:(\d+)$/.exec(config.health.listen ?? '')?.[1];
+    if (port !== undefined && Number(port) > 65_535) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['health', 'listen'],
+        message: `port ${port} is over 65535`,
+      });
+    }
     const seen = new Set<string>();
     config.providers.forEach((provider, index) => {
       if (seen.has(provider.name)) {
@@ -173,5 +194,16 @@ export async function loadConfigFile(path: string): Promise<LoadedConfig> {
       document.errors.map((error) => ({ path: '', message: `YAML syntax: ${error.message}` })),
     );
   }
-  return parseConfig(document.toJS() as unknown, file, dirname(file));
+  let value: unknown;
+  try {
+    // The yaml package refuses a document whose aliases would expand past its limit (an alias bomb).
+    value = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(
+      file,
+      [{ path: '', message: `YAML: ${error instanceof Error ? error.message : String(error)}` }],
+      { cause: error },
+    );
+  }
+  return parseConfig(value, file, dirname(file));
 }

@@ -7,10 +7,18 @@ import { TrousseauError } from './errors.js';
  * A secret is never written inline in the config file: it is referenced from a file (a mounted Secret,
  * a projected token) or an environment variable.
  */
-export const secretRefSchema = z.union([
-  z.strictObject({ file: z.string().min(1).describe('path of a file holding the secret') }),
-  z.strictObject({ env: z.string().min(1).describe('name of an environment variable holding the secret') }),
-]);
+export const secretRefSchema = z.union(
+  [
+    z.strictObject({ file: z.string().min(1).describe('path of a file holding the secret') }),
+    z.strictObject({ env: z.string().min(1).describe('name of an environment variable holding the secret') }),
+  ],
+  {
+    error: (issue) =>
+      typeof issue.input === 'string'
+        ? 'secrets are never written inline in the config file: reference it as { file: PATH } (a mounted Secret) or { env: NAME } (an environment variable)'
+        : 'must be { file: PATH } or { env: NAME }, a reference to where the secret is',
+  },
+);
 
 export type SecretRef = z.infer<typeof secretRefSchema>;
 

@@ -4,7 +4,7 @@ import type { Broker, Logger } from '@trousseau/core';
 import type { PrometheusMetrics } from './prometheus-metrics.js';
 
 /** Splits "host:port" / "[v6]:port" into its parts. */
-function parseListenAddress(listen: string): { host: string; port: number } {
+export function parseListenAddress(listen: string): { host: string; port: number } {
   const index = listen.lastIndexOf(':');
   const host = listen.slice(0, index).replace(/^\[(.*)\]$/, '$1');
   return { host, port: Number.parseInt(listen.slice(index + 1), 10) };

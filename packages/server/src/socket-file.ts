@@ -1,21 +1,50 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, lstat, mkdir, readdir, rm, unlink } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, rmdir, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { TrousseauError, type Logger } from '@trousseau/core';
 
-/** Linux limits a unix socket path to 107 bytes. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
+/** Linux limits a unix socket path to 107 bytes. */
+const BIND_DIR_PREFIX = '.trousseau-bind-';
+/** mkdtemp's six random characters. */
+const BIND_DIR = /^\.trousseau-bind-[A-Za-z0-9]{6}$/;
+const BIND_NAME = 'k.sock';
+/** The temporary socket name of builds before the bind directory: cleaned up when it is a dead socket of ours. */
+const LEGACY_TEMPORARY_NAME = /^\.trousseau-[0-9a-f]{12}\.sock$/;
+
 /**
- * A fresh name to bind a socket under before it is renamed into place: same directory, so the rename is
- * atomic; random, so two instances sharing the directory (containers are all pid 1) never collide.
+ * Makes a private directory beside `path` (mode 0700, a name no other file can have: mkdtemp creates it
+ * exclusively) and returns the socket name to bind in it. The socket is bound there, given its mode and
+ * owner while nobody else can reach it, then linked into place; {@link removeBindDirectory} removes both.
  */
-export function temporarySocketPath(path: string): string {
-  return join(dirname(path), `.trousseau-${randomBytes(6).toString('hex')}.sock`);
+export async function makeBindPath(path: string): Promise<string> {
+  return join(await mkdtemp(join(dirname(path), BIND_DIR_PREFIX)), BIND_NAME);
 }
 
-const TEMPORARY_NAME = /^\.trousseau-[0-9a-f]{12}\.sock$/;
+/** The longest name {@link makeBindPath} can return for `path`, for the length check. */
+function longestBindPath(path: string): string {
+  return join(dirname(path), `${BIND_DIR_PREFIX}XXXXXX`, BIND_NAME);
+}
+
+/** Removes the bind directory made by {@link makeBindPath}: its socket name, then the directory. */
+export async function removeBindDirectory(bindPath: string): Promise<void> {
+  await unlink(bindPath).catch(() => undefined);
+  await rmdir(dirname(bindPath)).catch(() => undefined);
+}
+
+/** Why a socket path cannot be bound, or undefined: unix socket paths are at most 107 bytes on Linux. */
+export function socketPathProblem(path: string): string | undefined {
+  for (const candidate of [path, longestBindPath(path)]) {
+    const bytes = Buffer.byteLength(candidate);
+    if (bytes > MAX_SOCKET_PATH_BYTES) {
+      return candidate === path
+        ? `is ${bytes} bytes (${path}); unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}`
+        : `leaves no room to bind beside it: ${candidate} is ${bytes} bytes, and unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}; use a shorter directory`;
+    }
+  }
+  return undefined;
+}
 
 /**
  * Whether a process serves the socket: only a refused connection proves nobody does. Any other failure
@@ -40,14 +69,9 @@ function probe(path: string): Promise<'live' | 'stale'> {
  * process, and refuses a live one or a path that is not a socket.
  */
 export async function prepareSocketPath(path: string, logger: Logger): Promise<void> {
-  // The temporary name has a fixed length: checking one checks them all.
-  for (const candidate of [path, temporarySocketPath(path)]) {
-    if (Buffer.byteLength(candidate) > MAX_SOCKET_PATH_BYTES) {
-      throw new TrousseauError(
-        'TROUSSEAU_ERR_CONFIG_INVALID',
-        `socket path ${candidate} is ${Buffer.byteLength(candidate)} bytes; unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}`,
-      );
-    }
+  const problem = socketPathProblem(path);
+  if (problem !== undefined) {
+    throw new TrousseauError('TROUSSEAU_ERR_CONFIG_INVALID', `socket path ${problem}`);
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o750 });
   await removeLeftoverTemporaries(dirname(path));
@@ -71,7 +95,9 @@ export async function prepareSocketPath(path: string, logger: Logger): Promise<v
     );
   }
   logger.warn({ socket: path }, 'replacing a stale socket left by a process that is gone');
-  await rm(path, { force: true });
+  await unlink(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }
 
 /**
@@ -92,12 +118,33 @@ export async function claimSocketPath(temporary: string, path: string): Promise<
   }
 }
 
-/** Removes temporary socket names left by an instance that died between bind and link, if nobody serves them. */
+/**
+ * Removes what an instance that died between bind and link left beside the socket: a bind directory of
+ * ours holding only a dead socket, or a dead socket under the temporary name of earlier builds. Only
+ * sockets owned by this user that nobody serves count; anything else of those names (a user's file or
+ * directory) is left alone.
+ */
 async function removeLeftoverTemporaries(dir: string): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names.filter((candidate) => TEMPORARY_NAME.test(candidate))) {
+  const uid = process.geteuid?.();
+  const isDeadSocketOfOurs = async (path: string): Promise<boolean> => {
+    const info = await lstat(path).catch(() => undefined);
+    return info !== undefined && info.isSocket() && info.uid === uid && (await probe(path)) === 'stale';
+  };
+  for (const name of names) {
     const path = join(dir, name);
-    if ((await probe(path)) === 'stale') await rm(path, { force: true });
+    if (LEGACY_TEMPORARY_NAME.test(name)) {
+      if (await isDeadSocketOfOurs(path)) await unlink(path).catch(() => undefined);
+      continue;
+    }
+    if (!BIND_DIR.test(name)) continue;
+    const info = await lstat(path).catch(() => undefined);
+    if (info === undefined || !info.isDirectory() || info.uid !== uid) continue;
+    const entries = await readdir(path).catch(() => undefined);
+    if (entries === undefined || entries.some((entry) => entry !== BIND_NAME)) continue;
+    const socket = join(path, BIND_NAME);
+    if (entries.length === 1 && !(await isDeadSocketOfOurs(socket))) continue;
+    await removeBindDirectory(socket);
   }
 }
 

@@ -9,18 +9,18 @@ import {
   TOKENS,
   type DependencyContainer,
 } from '@trousseau/core/wiring';
-import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { HealthServer, ServingState } from './health-server.js';
 import type { PrometheusMetrics } from './prometheus-metrics.js';
 import { createServerContainer, SERVER_TOKENS, type ServerContainerOptions } from './server-container.js';
 import {
   claimSocketPath,
+  makeBindPath,
   prepareSocketPath,
+  removeBindDirectory,
   removeSocket,
   secureSocket,
   socketIdentity,
-  temporarySocketPath,
 } from './socket-file.js';
 
 export type TrousseauServerOptions = ServerContainerOptions;
@@ -93,19 +93,20 @@ export class TrousseauServer {
     const { socket } = this.#loaded.config;
     await this.broker.start();
     await prepareSocketPath(socket.path, this.#logger);
-    // Bind under a temporary name, set mode and owner, then link it into place: the socket is never
-    // reachable with looser permissions; the link fails if another instance took the path meanwhile
-    // (a rename would silently replace its socket); and the name libuv unlinks when the server closes
-    // is the temporary one, so a stop cannot remove a socket another process has since bound there.
-    const temporary = temporarySocketPath(socket.path);
-    await this.#grpc.listen(temporary);
+    // Bind in a private directory of our own beside the socket, set mode and owner, then link it into
+    // place: the socket is never reachable with looser permissions; the link fails if another instance
+    // took the path meanwhile (a rename would silently replace its socket); no name a user could have
+    // chosen is ever bound or removed (the directory is created exclusively); and the name libuv unlinks
+    // when the server closes is the one in that directory, gone by then, so a stop cannot remove a socket
+    // another process has since bound at the path.
+    const bindPath = await makeBindPath(socket.path);
     try {
-      await secureSocket(temporary, socket);
-      await claimSocketPath(temporary, socket.path);
+      await this.#grpc.listen(bindPath);
+      await secureSocket(bindPath, socket);
+      await claimSocketPath(bindPath, socket.path);
     } finally {
-      // After a successful claim the socket lives on under its real name; this removes only the
-      // temporary one (which libuv would otherwise unlink at close).
-      await rm(temporary, { force: true });
+      // After a successful claim the socket lives on under its real name.
+      await removeBindDirectory(bindPath);
     }
     this.#socketIdentity = await socketIdentity(socket.path);
     this.#serving.serving = true;

@@ -151,6 +151,23 @@ async function createInstance(
 }
 
 /**
+ * Runs `work`; a failure is raised again with the same code and cause, its message prefixed by the config
+ * file and the path inside it that led there, so an operator knows what to fix in which file.
+ */
+async function inConfig<T>(file: string, path: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const failure = toTrousseauError(error);
+    if (!isKnownErrorCode(failure.code)) throw failure;
+    throw new TrousseauError(failure.code, `${file}: ${path}: ${failure.message}`, {
+      cause: failure.cause ?? error,
+      retryable: failure.retryable,
+    });
+  }
+}
+
+/**
  * Loads, validates and creates every provider instance the config lists, and registers each under its
  * {@link providerToken}. An instance whose token is already registered (a test put its own there) is
  * not created. If any instance fails, the ones created here are closed before the error is thrown.
@@ -163,21 +180,25 @@ export async function createProviders(container: DependencyContainer): Promise<v
     for (const [index, entry] of loaded.config.providers.entries()) {
       const token = providerToken(entry.name);
       if (container.isRegistered(token.symbol)) continue;
-      const definition = await resolveToken(container, TOKENS.registry).load(entry.type, loaded.dir);
+      const definition = await inConfig(loaded.file, `providers[${index}].type`, () =>
+        resolveToken(container, TOKENS.registry).load(entry.type, loaded.dir),
+      );
       const options = await validateProviderOptions(definition, entry.config, loaded.file, [
         'providers',
         index,
         'config',
       ]);
-      const provider = await createInstance(entry, () =>
-        definition.create(options, {
-          instanceName: entry.name,
-          logger: logger.child({ provider: entry.name, type: entry.type }),
-          metrics: resolveToken(container, TOKENS.metrics),
-          clock: resolveToken(container, TOKENS.clock),
-          configDir: loaded.dir,
-          secrets: resolveToken(container, TOKENS.secrets),
-        }),
+      const provider = await inConfig(loaded.file, `providers[${index}]`, () =>
+        createInstance(entry, () =>
+          definition.create(options, {
+            instanceName: entry.name,
+            logger: logger.child({ provider: entry.name, type: entry.type }),
+            metrics: resolveToken(container, TOKENS.metrics),
+            clock: resolveToken(container, TOKENS.clock),
+            configDir: loaded.dir,
+            secrets: resolveToken(container, TOKENS.secrets),
+          }),
+        ),
       );
       created.push(provider);
       registerValue(container, token, provider);

@@ -1,18 +1,51 @@
+import type { Logger } from '@trousseau/core';
 import type { Command } from 'commander';
 import { collectDirs, PROVIDERS_DIR_HELP, providerSearchPath } from '../provider-search.js';
 
 /** What `check` runs with, loaded when it runs: the CLI's other commands never pay for it. */
 async function loadCheckDependencies() {
-  const [core, logging, server] = await Promise.all([
+  const [core, server, checks] = await Promise.all([
     import('@trousseau/core'),
-    import('../logger.js'),
     import('../trousseau-server.js'),
+    import('../preflight.js'),
   ]);
   return {
     createRequestScope: core.createRequestScope,
     loadConfigFile: core.loadConfigFile,
-    createLogger: logging.createLogger,
+    silentLogger: core.silentLogger,
+    preflight: checks.preflight,
     TrousseauServer: server.TrousseauServer,
+  };
+}
+
+/**
+ * A logger that keeps the warnings and errors logged while `collecting` is true, each with the provider
+ * instance that logged it: what `serve` would log about a provider as it starts.
+ */
+function startupWarnings(): { logger: Logger; lines: string[]; stop(): void } {
+  const lines: string[] = [];
+  let collecting = true;
+  const make = (provider: string | undefined): Logger => {
+    const keep = (fields: unknown, message?: string): void => {
+      if (!collecting) return;
+      const text = typeof fields === 'string' ? fields : (message ?? '');
+      lines.push(provider === undefined ? text : `${provider}: ${text}`);
+    };
+    return {
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: keep,
+      error: keep,
+      child: (bindings) => make(typeof bindings['provider'] === 'string' ? bindings['provider'] : provider),
+    };
+  };
+  return {
+    logger: make(undefined),
+    lines,
+    stop: () => {
+      collecting = false;
+    },
   };
 }
 
@@ -31,20 +64,26 @@ export function registerCheck(program: Command): void {
     .option('--timeout <ms>', 'deadline of each provider check in milliseconds', '10000')
     .option('--providers-dir <dir>', PROVIDERS_DIR_HELP, collectDirs, [])
     .action(async (options: { config: string; timeout: string; providersDir: string[] }) => {
-      const { createRequestScope, loadConfigFile, createLogger, TrousseauServer } =
+      const { createRequestScope, loadConfigFile, silentLogger, preflight, TrousseauServer } =
         await loadCheckDependencies();
       const loaded = await loadConfigFile(options.config);
+      // Everything serve refuses before it binds is refused here too, with the same message.
+      const report = await preflight(loaded);
       const out = (line: string): boolean => process.stdout.write(`${line}\n`);
       out(`trousseau check: ${loaded.file}`);
       out(
         `  ✔ config valid: ${loaded.config.providers.length} provider(s), socket ${loaded.config.socket.path}`,
       );
-      const logger = createLogger({ level: 'silent', format: 'json' });
+      for (const warning of report.warnings) out(`  ⚠ ${warning.path}: ${warning.message}`);
+      const startup = startupWarnings();
       const server = await TrousseauServer.create({
         loaded,
-        logger,
+        logger: startup.logger,
         providerSearch: providerSearchPath({ flags: options.providersDir }),
       });
+      startup.stop();
+      for (const line of startup.lines) out(`  ⚠ ${line}`);
+      const logger = silentLogger;
       let failed = 0;
       try {
         for (const name of server.broker.providerNames) {

@@ -50,11 +50,13 @@ export function registerServe(program: Command): void {
     .option('--providers-dir <dir>', PROVIDERS_DIR_HELP, collectDirs, [])
     .action(async (options: ServeOptions) => {
       // The server is loaded when `serve` runs, not when the CLI starts.
-      const [{ loaded, embedded }, { createLogger }, { TrousseauServer }] = await Promise.all([
+      const [{ loaded, embedded }, { createLogger }, { TrousseauServer }, { preflight }] = await Promise.all([
         resolveConfig(options),
         import('../logger.js'),
         import('../trousseau-server.js'),
+        import('../preflight.js'),
       ]);
+      const report = await preflight(loaded);
       const logger = createLogger({
         level: options.logLevel ?? loaded.config.logging.level,
         format: options.logFormat ?? loaded.config.logging.format,
@@ -64,6 +66,9 @@ export function registerServe(program: Command): void {
           { keyFile: loaded.config.providers[0]?.config['keyFile'] },
           'DEVELOPMENT MODE: no --config given, serving the embedded default with a local development key ring. Do not use it for a real cluster.',
         );
+      }
+      for (const warning of report.warnings) {
+        logger.warn({ config: loaded.file, path: warning.path }, warning.message);
       }
       const server = await TrousseauServer.create({
         loaded,
