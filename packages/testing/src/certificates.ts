@@ -7,11 +7,13 @@ import forge from 'node-forge';
 export interface TestCertificates {
   /** The CA certificate (PEM): trust it on both sides. */
   readonly ca: string;
+  /** The CA's private key (PEM), to issue more certificates with {@link issueClientCertificate}. */
+  readonly caKey: string;
   readonly serverKey: string;
   /** SAN: IP 127.0.0.1, IP ::1, DNS localhost. */
   readonly serverCert: string;
   readonly clientKey: string;
-  /** Extended key usage clientAuth, subject CN `trousseau-test-client`. */
+  /** Extended key usage clientAuth, subject CN `trousseau-test-client` (or the one asked for). */
   readonly clientCert: string;
 }
 
@@ -34,14 +36,18 @@ async function keyPair(): Promise<{
   };
 }
 
-function baseCertificate(publicKey: forge.pki.rsa.PublicKey, commonName: string): forge.pki.Certificate {
+function baseCertificate(
+  publicKey: forge.pki.rsa.PublicKey,
+  commonName: string,
+  notAfter = new Date(Date.now() + 365 * 24 * 60 * 60 * 1000),
+): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // A positive serial: the first byte below 0x80.
   cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
   const now = Date.now();
-  cert.validity.notBefore = new Date(now - 60 * 60 * 1000);
-  cert.validity.notAfter = new Date(now + 365 * 24 * 60 * 60 * 1000);
+  cert.validity.notBefore = new Date(Math.min(now - 60 * 60 * 1000, notAfter.getTime() - 60 * 1000));
+  cert.validity.notAfter = notAfter;
   cert.setSubject([
     { name: 'commonName', value: commonName },
     { name: 'organizationName', value: 'Trousseau tests' },
@@ -49,8 +55,13 @@ function baseCertificate(publicKey: forge.pki.rsa.PublicKey, commonName: string)
   return cert;
 }
 
-/** Makes a fresh CA and a server and a client certificate signed by it (RSA 2048, SHA-256). */
-export async function createTestCertificates(): Promise<TestCertificates> {
+/**
+ * Makes a fresh CA and a server and a client certificate signed by it (RSA 2048, SHA-256). The client's
+ * common name is `trousseau-test-client` unless `clientCommonName` says otherwise.
+ */
+export async function createTestCertificates(
+  options: { readonly clientCommonName?: string } = {},
+): Promise<TestCertificates> {
   const [caKeys, serverKeys, clientKeys] = await Promise.all([keyPair(), keyPair(), keyPair()]);
 
   const ca = baseCertificate(caKeys.forgePublic, 'Trousseau Test CA');
@@ -61,25 +72,12 @@ export async function createTestCertificates(): Promise<TestCertificates> {
     { name: 'subjectKeyIdentifier' },
   ]);
   ca.sign(caKeys.forgePrivate, forge.md.sha256.create());
-  const caKeyId = ca.generateSubjectKeyIdentifier().getBytes();
 
   const leaf = (
     keys: { forgePublic: forge.pki.rsa.PublicKey },
     commonName: string,
     extensions: object[],
-  ): string => {
-    const cert = baseCertificate(keys.forgePublic, commonName);
-    cert.setIssuer(ca.subject.attributes);
-    cert.setExtensions([
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'subjectKeyIdentifier' },
-      { name: 'authorityKeyIdentifier', keyIdentifier: caKeyId },
-      ...extensions,
-    ]);
-    cert.sign(caKeys.forgePrivate, forge.md.sha256.create());
-    return forge.pki.certificateToPem(cert);
-  };
+  ): string => signLeaf(ca, caKeys.forgePrivate, keys.forgePublic, commonName, extensions);
 
   const serverCert = leaf(serverKeys, 'localhost', [
     { name: 'extKeyUsage', serverAuth: true },
@@ -92,13 +90,57 @@ export async function createTestCertificates(): Promise<TestCertificates> {
       ],
     },
   ]);
-  const clientCert = leaf(clientKeys, 'trousseau-test-client', [{ name: 'extKeyUsage', clientAuth: true }]);
+  const clientCert = leaf(clientKeys, options.clientCommonName ?? 'trousseau-test-client', [
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
 
   return {
     ca: forge.pki.certificateToPem(ca),
+    caKey: caKeys.pem,
     serverKey: serverKeys.pem,
     serverCert,
     clientKey: clientKeys.pem,
     clientCert,
   };
+}
+
+function signLeaf(
+  ca: forge.pki.Certificate,
+  caKey: forge.pki.rsa.PrivateKey,
+  publicKey: forge.pki.rsa.PublicKey,
+  commonName: string,
+  extensions: object[],
+  notAfter?: Date,
+): string {
+  const cert = baseCertificate(publicKey, commonName, notAfter);
+  cert.setIssuer(ca.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
+    ...extensions,
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return forge.pki.certificateToPem(cert);
+}
+
+/**
+ * Another client certificate (a new key) from the CA of `certificates`, as cert-manager issues when it
+ * renews one; `notAfter` makes one that has expired or expires soon.
+ */
+export async function issueClientCertificate(
+  certificates: Pick<TestCertificates, 'ca' | 'caKey'>,
+  options: { readonly commonName?: string; readonly notAfter?: Date } = {},
+): Promise<{ readonly cert: string; readonly key: string }> {
+  const keys = await keyPair();
+  const cert = signLeaf(
+    forge.pki.certificateFromPem(certificates.ca),
+    forge.pki.privateKeyFromPem(certificates.caKey),
+    keys.forgePublic,
+    options.commonName ?? 'trousseau-test-client',
+    [{ name: 'extKeyUsage', clientAuth: true }],
+    options.notAfter,
+  );
+  return { cert, key: keys.pem };
 }

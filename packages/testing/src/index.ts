@@ -6,4 +6,4 @@ export { testRequestContext } from './request-context.js';
 export { waitUntil, type WaitUntilOptions } from './wait-until.js';
 export { createTestProviderContext, type TestProviderContextOptions } from './provider-context.js';
 export { FileBackend } from './file-backend.js';
-export { createTestCertificates, type TestCertificates } from './certificates.js';
+export { createTestCertificates, issueClientCertificate, type TestCertificates } from './certificates.js';

@@ -1,6 +1,6 @@
 // The Vault emulator: an HTTP(S) server on 127.0.0.1 (ephemeral port) over the emulator state, with
 // fault injection (latency, 5xx/429, dropped connections, refused connections) and a request log.
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -9,13 +9,21 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { TLSSocket, type DetailedPeerCertificate } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RequestHold } from '../request-hold.js';
-import { VaultHandler, type VaultResponse } from './handler.js';
+import { VaultHandler } from './handler.js';
 import type { VaultCapability } from './policy.js';
-import { normalizeMount, normalizeNamespace, VaultState } from './state.js';
+import {
+  normalizeMount,
+  normalizeNamespace,
+  VaultState,
+  type NamespaceState,
+  type ServiceAccountSpec,
+} from './state.js';
 import { base62 } from './tokens.js';
 import { TransitKey } from './transit.js';
+import type { VaultConnection, VaultResponse } from './wire.js';
 
 /** An AppRole role for {@link VaultEmulator.configureAppRole}. */
 export interface AppRoleOptions {
@@ -34,6 +42,12 @@ export interface AppRoleOptions {
 export interface KubernetesAuthOptions {
   mount?: string;
   namespace?: string;
+  /**
+   * `auth/<mount>/config issuer`. Vault 1.4.3 refuses a JWT whose `iss` differs (500 `claim "iss" is
+   * invalid`); without it only legacy Secret tokens (`kubernetes/serviceaccount`) log in. Set it to the
+   * apiserver's `--service-account-issuer` for projected tokens. The last value given for a mount holds.
+   */
+  issuer?: string;
   role: string;
   boundServiceAccountNames: string[];
   boundNamespaces: string[];
@@ -41,9 +55,45 @@ export interface KubernetesAuthOptions {
   tokenTtlSeconds: number;
 }
 
+/** A JWT auth mount and role for {@link VaultEmulator.configureJwtAuth} (static keys, as `jwt_validation_pubkeys`). */
+export interface JwtAuthOptions {
+  mount?: string;
+  namespace?: string;
+  /** PEM public keys a JWT's signature must verify with (`auth/<mount>/config jwt_validation_pubkeys`). */
+  jwtValidationPubkeys: ReadonlyArray<string>;
+  /** `bound_issuer` of the mount's config; none checks no issuer. */
+  boundIssuer?: string;
+  role: string;
+  boundAudiences?: ReadonlyArray<string>;
+  boundSubject?: string;
+  /** Default `sub`. */
+  userClaim?: string;
+  policies: string[];
+  tokenTtlSeconds: number;
+  tokenMaxTtlSeconds?: number;
+}
+
+/** A TLS certificate auth role for {@link VaultEmulator.configureCertAuth} (`auth/<mount>/certs/<name>`). */
+export interface CertAuthOptions {
+  mount?: string;
+  namespace?: string;
+  name: string;
+  /** PEM of the CA certificate(s) a client certificate must chain to. */
+  certificate: string;
+  policies: string[];
+  tokenTtlSeconds: number;
+  tokenMaxTtlSeconds?: number;
+}
+
 export interface VaultEmulatorOptions {
-  /** PEM; when `requestClientCert`, clients without a certificate signed by `ca` are refused. */
+  /**
+   * Serve HTTPS (PEM). Like Vault's listener, it asks every client for a certificate and checks none
+   * (the cert auth method checks it); with `requestClientCert` (`tls_require_and_verify_client_cert`)
+   * clients without a certificate signed by `ca` are refused in the handshake.
+   */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestClientCert?: boolean };
+  /** A second, plain HTTP listener on another port ({@link VaultEmulator.plainUrl}), as Vault may have. */
+  plainListener?: boolean;
   /** ms epoch; drives token TTLs and key creation times (default Date.now). */
   clock?: { now(): number };
   /** Default random (`s.` + 24 characters); never expires. */
@@ -98,6 +148,8 @@ export interface VaultScope {
 export interface VaultEmulator {
   /** `http(s)://127.0.0.1:PORT` */
   readonly url: string;
+  /** `http://127.0.0.1:PORT` of the plain listener when `plainListener` was asked for. */
+  readonly plainUrl: string | undefined;
   readonly rootToken: string;
   /** The key `PUT /v1/sys/unseal` accepts. */
   readonly unsealKey: string;
@@ -130,6 +182,8 @@ export interface VaultEmulator {
   revokeToken(token: string): void;
   configureAppRole(options: AppRoleOptions): void;
   configureKubernetesAuth(options: KubernetesAuthOptions): KubernetesIssuer;
+  configureJwtAuth(options: JwtAuthOptions): void;
+  configureCertAuth(options: CertAuthOptions): void;
   seal(): void;
   unseal(): void;
   /** `sys/health` then answers 429 (unless `standbyok`). */
@@ -145,10 +199,15 @@ export interface VaultEmulator {
 }
 
 export interface KubernetesIssuer {
-  /** A service-account JWT that this mount's Kubernetes login accepts (each call gives a new one). */
-  issueServiceAccountToken(options: { name: string; namespace: string }): string;
+  /**
+   * A service-account JWT the cluster vouches for in this mount's TokenReview (each call gives a new
+   * one): a legacy Secret token, or with `projected` a bound token that expires.
+   */
+  issueServiceAccountToken(options: ServiceAccountSpec): string;
   /** Invalidates a JWT, as deleting the service account would. */
   revokeServiceAccountToken(jwt: string): void;
+  /** False while Vault cannot reach the Kubernetes API: every TokenReview fails (403). Default true. */
+  tokenReviewReachable: boolean;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -204,6 +263,7 @@ class VaultEmulatorServer implements VaultEmulator {
   readonly #state: VaultState;
   readonly #handler: VaultHandler;
   readonly #server: Server;
+  readonly #plainServer: Server | undefined;
   readonly #sockets = new Set<Socket>();
   readonly #requests: VaultRequestRecord[] = [];
   readonly #failures: PendingFailure[] = [];
@@ -212,6 +272,7 @@ class VaultEmulatorServer implements VaultEmulator {
   readonly #scheme: 'http' | 'https';
   readonly #maxRequestLog: number;
   #port = 0;
+  #plainPort = 0;
   #refusing = false;
   #closed = false;
   readonly faults: Faults;
@@ -241,7 +302,7 @@ class VaultEmulatorServer implements VaultEmulator {
           key,
           cert,
           ...(ca ? { ca } : {}),
-          requestCert: requestClientCert ?? false,
+          requestCert: true,
           rejectUnauthorized: requestClientCert ?? false,
         },
         listener,
@@ -251,12 +312,16 @@ class VaultEmulatorServer implements VaultEmulator {
       this.#server = createHttpServer(listener);
       this.#scheme = 'http';
     }
-    // Go's server keeps idle connections far longer than node's 5 s default.
-    this.#server.keepAliveTimeout = 300_000;
-    this.#server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
+    this.#plainServer = options.plainListener === true ? createHttpServer(listener) : undefined;
+    for (const server of [this.#server, this.#plainServer]) {
+      if (server === undefined) continue;
+      // Go's server keeps idle connections far longer than node's 5 s default.
+      server.keepAliveTimeout = 300_000;
+      server.on('connection', (socket: Socket) => {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+      });
+    }
     this.#server.on('error', () => {
       // A re-listen that fails (port taken) leaves the emulator refusing; nothing else to do.
     });
@@ -272,10 +337,25 @@ class VaultEmulatorServer implements VaultEmulator {
       });
     });
     this.#port = (this.#server.address() as AddressInfo).port;
+    const plain = this.#plainServer;
+    if (plain !== undefined) {
+      await new Promise<void>((resolve, reject) => {
+        plain.once('error', reject);
+        plain.listen(0, '127.0.0.1', () => {
+          plain.off('error', reject);
+          resolve();
+        });
+      });
+      this.#plainPort = (plain.address() as AddressInfo).port;
+    }
   }
 
   get url(): string {
     return `${this.#scheme}://127.0.0.1:${this.#port}`;
+  }
+
+  get plainUrl(): string | undefined {
+    return this.#plainServer === undefined ? undefined : `http://127.0.0.1:${this.#plainPort}`;
   }
 
   get rootToken(): string {
@@ -319,11 +399,13 @@ class VaultEmulatorServer implements VaultEmulator {
     if (this.#closed) return;
     this.#closed = true;
     this.#hold.held = false;
-    const listening = this.#server.listening;
+    const listening = [this.#server, this.#plainServer].filter(
+      (server): server is Server => server !== undefined && server.listening,
+    );
     this.#destroySockets();
-    if (listening) {
-      await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    }
+    await Promise.all(
+      listening.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
   }
 
   // ---- HTTP ----
@@ -431,6 +513,7 @@ class VaultEmulatorServer implements VaultEmulator {
       namespace,
       token: token === '' ? undefined : token,
       body,
+      connection: connectionOf(req.socket),
     });
     this.#send(res, response);
   }
@@ -518,7 +601,7 @@ class VaultEmulatorServer implements VaultEmulator {
   configureAppRole(options: AppRoleOptions): void {
     const ns = this.#state.namespace(options.namespace ?? '');
     const mount = normalizeMount(options.mount, 'approle');
-    this.#assertAuthMountFree(mount, 'approle', options.namespace);
+    this.#assertAuthMountFree(ns, mount, 'approle');
     let roles = ns.approle.get(mount);
     if (!roles) {
       roles = new Map();
@@ -538,12 +621,13 @@ class VaultEmulatorServer implements VaultEmulator {
   configureKubernetesAuth(options: KubernetesAuthOptions): KubernetesIssuer {
     const ns = this.#state.namespace(options.namespace ?? '');
     const mountPath = normalizeMount(options.mount, 'kubernetes');
-    this.#assertAuthMountFree(mountPath, 'kubernetes', options.namespace);
+    this.#assertAuthMountFree(ns, mountPath, 'kubernetes');
     let mount = ns.kubernetes.get(mountPath);
     if (!mount) {
-      mount = { roles: new Map(), issued: new Map() };
+      mount = { roles: new Map(), issued: new Map(), issuer: undefined, tokenReviewReachable: true };
       ns.kubernetes.set(mountPath, mount);
     }
+    if (options.issuer !== undefined) mount.issuer = options.issuer;
     mount.roles.set(options.role, {
       role: options.role,
       boundServiceAccountNames: [...options.boundServiceAccountNames],
@@ -558,13 +642,69 @@ class VaultEmulatorServer implements VaultEmulator {
       revokeServiceAccountToken: (jwt) => {
         target.issued.delete(jwt);
       },
+      get tokenReviewReachable() {
+        return target.tokenReviewReachable;
+      },
+      set tokenReviewReachable(value: boolean) {
+        target.tokenReviewReachable = value;
+      },
     };
   }
 
-  #assertAuthMountFree(mount: string, kind: 'approle' | 'kubernetes', namespace: string | undefined): void {
-    const ns = this.#state.namespace(namespace ?? '');
-    const taken = kind === 'approle' ? ns.kubernetes.has(mount) : ns.approle.has(mount);
-    if (taken || mount === 'token')
+  configureJwtAuth(options: JwtAuthOptions): void {
+    const ns = this.#state.namespace(options.namespace ?? '');
+    const mountPath = normalizeMount(options.mount, 'jwt');
+    this.#assertAuthMountFree(ns, mountPath, 'jwt');
+    const validationKeys = options.jwtValidationPubkeys.map((pem) => createPublicKey(pem));
+    let mount = ns.jwt.get(mountPath);
+    if (!mount) {
+      mount = { roles: new Map(), validationKeys, boundIssuer: options.boundIssuer ?? '' };
+      ns.jwt.set(mountPath, mount);
+    } else {
+      mount.validationKeys = validationKeys;
+      mount.boundIssuer = options.boundIssuer ?? '';
+    }
+    mount.roles.set(options.role, {
+      role: options.role,
+      boundAudiences: [...(options.boundAudiences ?? [])],
+      boundSubject: options.boundSubject ?? '',
+      userClaim: options.userClaim ?? 'sub',
+      policies: [...options.policies],
+      tokenTtlSeconds: options.tokenTtlSeconds,
+      tokenMaxTtlSeconds: options.tokenMaxTtlSeconds ?? 0,
+    });
+  }
+
+  configureCertAuth(options: CertAuthOptions): void {
+    const ns = this.#state.namespace(options.namespace ?? '');
+    const mountPath = normalizeMount(options.mount, 'cert');
+    this.#assertAuthMountFree(ns, mountPath, 'cert');
+    const certificates = (
+      options.certificate.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []
+    ).map((pem) => new X509Certificate(pem));
+    if (certificates.length === 0) throw new Error('vault emulator: the cert role needs a PEM certificate');
+    let mount = ns.cert.get(mountPath);
+    if (!mount) {
+      mount = { roles: new Map() };
+      ns.cert.set(mountPath, mount);
+    }
+    mount.roles.set(options.name, {
+      name: options.name,
+      certificates,
+      policies: [...options.policies],
+      tokenTtlSeconds: options.tokenTtlSeconds,
+      tokenMaxTtlSeconds: options.tokenMaxTtlSeconds ?? 0,
+    });
+  }
+
+  /** One auth method per path (`token` is taken), as `vault auth enable -path=...` enforces. */
+  #assertAuthMountFree(
+    ns: NamespaceState,
+    mount: string,
+    kind: 'approle' | 'kubernetes' | 'jwt' | 'cert',
+  ): void {
+    const taken = ns.authMethodAt(mount);
+    if ((taken !== undefined && taken !== kind) || mount === 'token')
       throw new Error(`vault emulator: auth mount ${mount} is used by another method`);
   }
 
@@ -583,6 +723,20 @@ class VaultEmulatorServer implements VaultEmulator {
   setInitialized(initialized: boolean): void {
     this.#state.initialized = initialized;
   }
+}
+
+/** What the listener knows of a request's connection: TLS or not, and the certificates the client sent. */
+function connectionOf(socket: Socket): VaultConnection {
+  if (!(socket instanceof TLSSocket)) return { tls: false, peerCertificates: [] };
+  const chain: X509Certificate[] = [];
+  let current: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (current?.raw !== undefined && !seen.has(current.fingerprint256)) {
+    seen.add(current.fingerprint256);
+    chain.push(new X509Certificate(current.raw));
+    current = current.issuerCertificate;
+  }
+  return { tls: true, peerCertificates: chain };
 }
 
 /** Starts a Vault emulator on 127.0.0.1 with an ephemeral port. */

@@ -1,9 +1,11 @@
 // Vault's HTTP API over the emulator state: the router. It answers what Vault's core does before any
 // backend sees a request (the seal, the token check, namespaces, ACLs) and hands each path to its
 // backend, one file per backend as Vault's source has them: ./backend/sys.ts, token.ts, approle.ts,
-// kubernetes.ts and transit.ts, answering with Vault 1.4.3's status codes, error strings and field
+// kubernetes.ts, jwt.ts, cert.ts and transit.ts, answering with Vault 1.4.3's status codes, error strings and field
 // names (see ../../fixtures/vault-1.4.3/).
 import { AppRoleBackend } from './backend/approle.js';
+import { CertBackend } from './backend/cert.js';
+import { JwtBackend } from './backend/jwt.js';
 import { KubernetesBackend } from './backend/kubernetes.js';
 import { SysBackend } from './backend/sys.js';
 import { TokenBackend } from './backend/token.js';
@@ -20,8 +22,6 @@ import {
   type VaultRequest,
   type VaultResponse,
 } from './wire.js';
-
-export type { VaultResponse } from './wire.js';
 
 interface VaultBehaviour {
   readonly batchPartialFailureStatus: 200 | 400;
@@ -53,14 +53,21 @@ export class VaultHandler {
   readonly #token: TokenBackend;
   readonly #approle: AppRoleBackend;
   readonly #kubernetes: KubernetesBackend;
+  readonly #jwt: JwtBackend;
+  readonly #cert: CertBackend;
   readonly #transit: TransitBackend;
 
   constructor(state: VaultState, behaviour: VaultBehaviour) {
     this.#state = state;
     this.#sys = new SysBackend(state);
-    this.#token = new TokenBackend(state);
     this.#approle = new AppRoleBackend(state);
     this.#kubernetes = new KubernetesBackend(state, behaviour.kubernetesLoginFailureStatus);
+    this.#jwt = new JwtBackend(state);
+    this.#cert = new CertBackend(state);
+    // A renewal goes back to the auth method that issued the token; the cert method checks again.
+    this.#token = new TokenBackend(state, (token, connection) =>
+      token.login?.method === 'cert' ? this.#cert.checkRenewal(token, connection) : undefined,
+    );
     this.#transit = new TransitBackend(state, behaviour);
   }
 
@@ -91,6 +98,10 @@ export class VaultHandler {
       if (roles) return this.#approle.login(request, roles, mount);
       const kube = ns.kubernetes.get(mount);
       if (kube) return this.#kubernetes.login(request, mount, kube);
+      const jwt = ns.jwt.get(mount);
+      if (jwt) return this.#jwt.login(request, mount, jwt);
+      const cert = ns.cert.get(mount);
+      if (cert) return this.#cert.login(request, mount, cert);
     }
 
     if (!request.token) return errors(400, 'missing client token');
@@ -133,6 +144,7 @@ export class VaultHandler {
       body: request.body,
       token,
       namespace: requestNs,
+      connection: request.connection,
       authorize,
       noHandler,
     };

@@ -42,8 +42,19 @@ export interface TokenEntry {
   readonly meta: Record<string, string> | null;
   readonly orphan: boolean;
   readonly entityId: string;
-  /** True for tokens from a login (renew-self then lists the role's policies without `default`). */
-  readonly fromLogin: boolean;
+  /** The auth method and mount a login token came from, and what it keeps for renewals; none otherwise. */
+  readonly login: LoginOrigin | undefined;
+}
+
+/** Where a login token came from: its renewal goes back to that auth method, as in Vault. */
+export interface LoginOrigin {
+  readonly method: 'approle' | 'kubernetes' | 'jwt' | 'cert';
+  readonly mount: string;
+  readonly namespace: string;
+  /** The role's policies as configured (renew-self answers with these, without `default` added). */
+  readonly rolePolicies: readonly string[];
+  /** What the method keeps beside the token (`InternalData` in Vault), e.g. the certificate's key ids. */
+  readonly internal: Readonly<Record<string, string>>;
 }
 
 interface NewToken {
@@ -59,7 +70,7 @@ interface NewToken {
   meta?: Record<string, string> | null;
   orphan?: boolean;
   entityId?: string;
-  fromLogin?: boolean;
+  login?: LoginOrigin;
   noDefaultPolicy?: boolean;
 }
 
@@ -110,7 +121,7 @@ export class TokenStore {
       meta: null,
       orphan: true,
       entityId: '',
-      fromLogin: false,
+      login: undefined,
     };
     this.#tokens.set(id, entry);
     return entry;
@@ -147,8 +158,8 @@ export class TokenStore {
       displayName: spec.displayName,
       meta: spec.meta ?? null,
       orphan: spec.orphan ?? false,
-      entityId: spec.entityId ?? (spec.fromLogin ? randomUUID() : ''),
-      fromLogin: spec.fromLogin ?? false,
+      entityId: spec.entityId ?? (spec.login === undefined ? '' : randomUUID()),
+      login: spec.login,
     };
     this.#tokens.set(entry.id, entry);
     return entry;

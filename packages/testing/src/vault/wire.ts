@@ -1,8 +1,16 @@
 // Vault's HTTP wire shapes, shared by every backend of the emulator: the request as the router hands it
 // on, the answer envelope, `{"errors": [...]}`, and the loose value parsing Vault's field schemas do.
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type X509Certificate } from 'node:crypto';
 import type { VaultCapability } from './policy.js';
 import type { TokenEntry } from './tokens.js';
+
+/** What the listener knows of the connection a request came on. */
+export interface VaultConnection {
+  /** False on a plain HTTP listener. */
+  readonly tls: boolean;
+  /** The certificates the client sent, leaf first (the listener asks for them but checks none). */
+  readonly peerCertificates: readonly X509Certificate[];
+}
 
 export interface VaultRequest {
   readonly method: string;
@@ -12,6 +20,7 @@ export interface VaultRequest {
   readonly namespace: string;
   readonly token: string | undefined;
   readonly body: Record<string, unknown>;
+  readonly connection: VaultConnection;
 }
 
 export interface VaultResponse {
@@ -30,6 +39,7 @@ export interface AuthorizedRequest {
   readonly token: TokenEntry;
   /** The request's namespace, normalised (`''` for root). */
   readonly namespace: string;
+  readonly connection: VaultConnection;
   /** Undefined when the token's ACL grants `capability` on the path (the use is counted), else the 403. */
   readonly authorize: (capability: VaultCapability, sudo?: boolean) => VaultResponse | undefined;
   /** What Vault answers for a path no backend serves: the ACL's 403 first, else 404. */

@@ -296,12 +296,13 @@ describe('vault emulator: AppRole and Kubernetes logins', () => {
     );
     const rotated = cluster.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system' });
     assert.notEqual(rotated, jwt);
-    assert.equal(
-      (await call(vault, 'POST', 'auth/k8s-auth/login', { body: { role: 'trousseau', jwt: rotated } }))
-        .status,
-      200,
-    );
+    const again = await call(vault, 'POST', 'auth/k8s-auth/login', {
+      body: { role: 'trousseau', jwt: rotated },
+    });
+    assert.equal(again.status, 200);
+    assert.equal(auth(again).entity_id, auth(login).entity_id, 'another login of the same account');
 
+    // The claims are the plugin's to refuse, with 500 and its message (auth-kubernetes.json).
     const refusals: Array<[string, string]> = [
       [
         cluster.issueServiceAccountToken({ name: 'intruder', namespace: 'kube-system' }),
@@ -311,9 +312,10 @@ describe('vault emulator: AppRole and Kubernetes logins', () => {
         cluster.issueServiceAccountToken({ name: 'trousseau', namespace: 'default' }),
         'namespace not authorized',
       ],
+      ['not.a-jwt', 'not a compact JWS'],
       [
-        `${jwt.slice(0, jwt.lastIndexOf('.'))}.forged`,
-        'lookup failed: service account unauthorized; this could mean it has been deleted or recreated with a new token',
+        cluster.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system', projected: {} }),
+        'claim "iss" is invalid',
       ],
     ];
     for (const [candidate, message] of refusals) {
@@ -323,17 +325,66 @@ describe('vault emulator: AppRole and Kubernetes logins', () => {
       assert.equal(refused.status, 500, message);
       assert.deepEqual(errorsOf(refused), [message]);
     }
+    // The TokenReview's refusal is a bare 403: a forged token, a deleted account, an unreachable API.
+    const reviewRefusals = [`${jwt.slice(0, jwt.lastIndexOf('.'))}.forged`, rotated];
     cluster.revokeServiceAccountToken(rotated);
+    for (const candidate of reviewRefusals) {
+      const refused = await call(vault, 'POST', 'auth/k8s-auth/login', {
+        body: { role: 'trousseau', jwt: candidate },
+      });
+      assert.equal(refused.status, 403);
+      assert.deepEqual(errorsOf(refused), ['permission denied']);
+    }
+    cluster.tokenReviewReachable = false;
+    const unreachable = await call(vault, 'POST', 'auth/k8s-auth/login', {
+      body: { role: 'trousseau', jwt },
+    });
+    assert.equal(unreachable.status, 403);
+    cluster.tokenReviewReachable = true;
     assert.equal(
-      (await call(vault, 'POST', 'auth/k8s-auth/login', { body: { role: 'trousseau', jwt: rotated } }))
-        .status,
-      500,
+      (await call(vault, 'POST', 'auth/k8s-auth/login', { body: { role: 'trousseau', jwt } })).status,
+      200,
     );
     const badRole = await call(vault, 'POST', 'auth/k8s-auth/login', { body: { role: 'other', jwt } });
     assert.equal(badRole.status, 400);
     assert.deepEqual(errorsOf(badRole), ['invalid role name "other"']);
     const noJwt = await call(vault, 'POST', 'auth/k8s-auth/login', { body: { role: 'trousseau' } });
     assert.deepEqual(errorsOf(noJwt), ['missing jwt']);
+  });
+
+  it('logs in with a projected token once the issuer is configured, until the token expires', async () => {
+    const cluster = vault.configureKubernetesAuth({
+      mount: 'k8s-projected',
+      issuer: 'https://kubernetes.default.svc.cluster.local',
+      role: 'trousseau',
+      boundServiceAccountNames: ['trousseau'],
+      boundNamespaces: ['kube-system'],
+      policies: ['kms'],
+      tokenTtlSeconds: 60,
+    });
+    const projected = cluster.issueServiceAccountToken({
+      name: 'trousseau',
+      namespace: 'kube-system',
+      projected: { audience: 'vault', expirationSeconds: 600 },
+    });
+    const login = await call(vault, 'POST', 'auth/k8s-projected/login', {
+      body: { role: 'trousseau', jwt: projected },
+    });
+    assert.equal(login.status, 200);
+    assert.equal((auth(login).metadata as Record<string, string>).service_account_secret_name, '');
+    // With the issuer set, a legacy Secret token's `iss` no longer matches.
+    const legacy = cluster.issueServiceAccountToken({ name: 'trousseau', namespace: 'kube-system' });
+    const refused = await call(vault, 'POST', 'auth/k8s-projected/login', {
+      body: { role: 'trousseau', jwt: legacy },
+    });
+    assert.equal(refused.status, 500);
+    assert.deepEqual(errorsOf(refused), ['claim "iss" is invalid']);
+    // The kubelet would have replaced it by now: the cluster refuses an expired projected token.
+    clock.advance(601);
+    const expired = await call(vault, 'POST', 'auth/k8s-projected/login', {
+      body: { role: 'trousseau', jwt: projected },
+    });
+    assert.equal(expired.status, 403);
   });
 
   it('answers refused Kubernetes logins with 403 when asked to behave like newer Vault', async () => {

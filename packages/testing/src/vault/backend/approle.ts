@@ -15,8 +15,9 @@ export class AppRoleBackend {
     if (typeof secretId !== 'string' || secretId === '') return errors(400, 'missing secret_id');
     if (secretId !== role.secretId) return errors(400, 'invalid secret id');
     const metadata = { role_name: role.roleName };
+    const namespace = normalizeNamespace(request.namespace);
     const token = this.state.tokens.create({
-      namespace: normalizeNamespace(request.namespace),
+      namespace,
       policies: role.policies,
       ttlSeconds: role.tokenTtlSeconds,
       backendMaxTtlSeconds: role.tokenMaxTtlSeconds,
@@ -25,7 +26,8 @@ export class AppRoleBackend {
       displayName: mount.replaceAll('/', '-'),
       meta: metadata,
       orphan: true,
-      fromLogin: true,
+      entityId: this.state.entityId(namespace, mount, role.roleId),
+      login: { method: 'approle', mount, namespace, rolePolicies: role.policies, internal: {} },
     });
     return ok({ auth: loginAuth(token, metadata) });
   }

@@ -15,6 +15,7 @@ import {
   toStringList,
   unsupported,
   type AuthorizedRequest,
+  type VaultConnection,
   type VaultResponse,
 } from '../wire.js';
 
@@ -34,8 +35,14 @@ export function loginAuth(token: TokenEntry, metadata: Record<string, string>): 
   };
 }
 
+/** An auth method's say on renewing one of its tokens: undefined to go on, else its refusal. */
+type RenewalCheck = (token: TokenEntry, connection: VaultConnection) => VaultResponse | undefined;
+
 export class TokenBackend {
-  constructor(private readonly state: VaultState) {}
+  constructor(
+    private readonly state: VaultState,
+    private readonly checkRenewal: RenewalCheck,
+  ) {}
 
   /** `auth/token/<action>`; undefined for paths outside auth/token/. */
   handle(request: AuthorizedRequest): VaultResponse | undefined {
@@ -48,7 +55,11 @@ export class TokenBackend {
         return authorize(method === 'GET' ? 'read' : 'update') ?? ok({ data: this.#lookupData(token) });
       case 'renew-self':
         if (!isWrite(method)) return unsupported();
-        return authorize('update') ?? this.#renewSelf(token, request.body);
+        return (
+          authorize('update') ??
+          this.checkRenewal(token, request.connection) ??
+          this.#renewSelf(token, request.body)
+        );
       case 'revoke-self': {
         if (!isWrite(method)) return unsupported();
         const denied = authorize('update');
@@ -105,9 +116,10 @@ export class TokenBackend {
     }
     const auth = loginAuth(token, token.meta ?? {});
     auth.lease_duration = result.ttlSeconds;
-    // Recorded 1.4.3 quirk: after a login, `policies` lists the role's policies without `default`.
-    if (token.fromLogin) auth.policies = token.policies.filter((p) => p !== 'default');
-    if (!token.fromLogin && token.meta === null) auth.metadata = null;
+    // Recorded 1.4.3 quirk: a login token's renewal lists the role's policies as configured (no
+    // `default` added), while `token_policies` keeps the token's.
+    if (token.login !== undefined) auth.policies = [...token.login.rolePolicies];
+    else if (token.meta === null) auth.metadata = null;
     return ok({ auth, warnings: result.warnings });
   }
 
