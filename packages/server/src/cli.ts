@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerClientCommands } from './commands/client.js';
+import { registerEtcdReport } from './commands/etcd-report.js';
 import { registerKeyringCommands } from './commands/keyring.js';
 import { registerServe } from './commands/serve.js';
 import { TROUSSEAU_VERSION } from './version.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerClientCommands(program);
   registerKeyringCommands(program);
+  registerEtcdReport(program);
   program
     .command('version')
     .description('print the version')
