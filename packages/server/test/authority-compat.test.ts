@@ -74,6 +74,51 @@ function varyingHeaders(index: number): Record<string, string> {
   };
 }
 
+/** A v2 Encrypt then Decrypt of a fresh seed (two calls, headers varying with `index`), both checked. */
+async function v2RoundTrip(tapped: TappedSession, authority: string, index: number, keyId: string) {
+  const seed = randomBytes(32);
+  const encrypted = await call<{ ciphertext: Buffer; key_id: string }>(
+    tapped,
+    authority,
+    'v2',
+    'Encrypt',
+    { plaintext: seed, uid: `uid-${index}` },
+    varyingHeaders(2 * index),
+  );
+  assert.equal(encrypted.key_id, keyId);
+  const decrypted = await call<{ plaintext: Buffer }>(
+    tapped,
+    authority,
+    'v2',
+    'Decrypt',
+    { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, uid: `uid-${index}` },
+    varyingHeaders(2 * index + 1),
+  );
+  assert.deepEqual(decrypted.plaintext, seed);
+}
+
+/** A v1beta1 Encrypt then Decrypt of a fresh 32-byte key (two calls), checked. */
+async function v1RoundTrip(tapped: TappedSession, authority: string, index: number) {
+  const plain = randomBytes(32);
+  const encrypted = await call<{ cipher: Buffer }>(
+    tapped,
+    authority,
+    'v1beta1',
+    'Encrypt',
+    { version: 'v1beta1', plain },
+    varyingHeaders(2 * index),
+  );
+  const decrypted = await call<{ plain: Buffer }>(
+    tapped,
+    authority,
+    'v1beta1',
+    'Decrypt',
+    { version: 'v1beta1', cipher: encrypted.cipher },
+    varyingHeaders(2 * index + 1),
+  );
+  assert.deepEqual(decrypted.plain, plain);
+}
+
 /**
  * Proof that the client encoded as claimed: the socket path never crossed the wire in clear (Huffman)
  * and later header blocks are a fraction of the first (indexed from the dynamic table).
@@ -134,27 +179,9 @@ describe('the socket path as :authority, as kube-apiserver before 1.32 sends it'
           varyingHeaders(0),
         );
         // Each round trip is an Encrypt and a Decrypt: CALLS calls in all, every answer checked.
-        await inParallel(CALLS / 2, CONCURRENT_STREAMS, async (index) => {
-          const seed = randomBytes(32);
-          const encrypted = await call<{ ciphertext: Buffer; key_id: string }>(
-            tapped,
-            t.socket,
-            'v2',
-            'Encrypt',
-            { plaintext: seed, uid: `uid-${index}` },
-            varyingHeaders(2 * index),
-          );
-          assert.equal(encrypted.key_id, status.key_id);
-          const decrypted = await call<{ plaintext: Buffer }>(
-            tapped,
-            t.socket,
-            'v2',
-            'Decrypt',
-            { ciphertext: encrypted.ciphertext, key_id: encrypted.key_id, uid: `uid-${index}` },
-            varyingHeaders(2 * index + 1),
-          );
-          assert.deepEqual(decrypted.plaintext, seed);
-        });
+        await inParallel(CALLS / 2, CONCURRENT_STREAMS, (index) =>
+          v2RoundTrip(tapped, t.socket, index, status.key_id),
+        );
         assertHuffmanAndIndexing(tapped, t.socket);
       } finally {
         await tapped.close();
@@ -174,26 +201,7 @@ describe('the socket path as :authority, as kube-apiserver before 1.32 sends it'
         varyingHeaders(0),
       );
       assert.equal(version.version, 'v1beta1');
-      await inParallel(CALLS / 2, CONCURRENT_STREAMS, async (index) => {
-        const plain = randomBytes(32);
-        const encrypted = await call<{ cipher: Buffer }>(
-          tapped,
-          t.socket,
-          'v1beta1',
-          'Encrypt',
-          { version: 'v1beta1', plain },
-          varyingHeaders(2 * index),
-        );
-        const decrypted = await call<{ plain: Buffer }>(
-          tapped,
-          t.socket,
-          'v1beta1',
-          'Decrypt',
-          { version: 'v1beta1', cipher: encrypted.cipher },
-          varyingHeaders(2 * index + 1),
-        );
-        assert.deepEqual(decrypted.plain, plain);
-      });
+      await inParallel(CALLS / 2, CONCURRENT_STREAMS, (index) => v1RoundTrip(tapped, t.socket, index));
       assertHuffmanAndIndexing(tapped, t.socket);
     } finally {
       await tapped.close();
@@ -240,26 +248,7 @@ describe('the socket path as :authority, as kube-apiserver before 1.32 sends it'
     it(`accepts header blocks ${shape}`, QUICK, async () => {
       const tapped = await connectTapped(t.socket, reshape);
       try {
-        await inParallel(200, 16, async (index) => {
-          const plain = randomBytes(32);
-          const encrypted = await call<{ cipher: Buffer }>(
-            tapped,
-            t.socket,
-            'v1beta1',
-            'Encrypt',
-            { version: 'v1beta1', plain },
-            varyingHeaders(index),
-          );
-          const decrypted = await call<{ plain: Buffer }>(
-            tapped,
-            t.socket,
-            'v1beta1',
-            'Decrypt',
-            { version: 'v1beta1', cipher: encrypted.cipher },
-            varyingHeaders(index + 1),
-          );
-          assert.deepEqual(decrypted.plain, plain);
-        });
+        await inParallel(200, 16, (index) => v1RoundTrip(tapped, t.socket, index));
       } finally {
         await tapped.close();
       }
