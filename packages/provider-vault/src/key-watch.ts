@@ -93,11 +93,11 @@ export class KeyWatch {
     });
   }
 
-  /** Starts the background refresh: token maintenance, then a key read, every interval. */
+  /** Starts the background refresh: session upkeep (token, client certificate), then a key read. */
   start(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
-      void this.#session.tokens
+      void this.#session
         .maintain()
         .then(() => this.refresh(this.#session.now() + this.#session.requestTimeoutMs))
         .catch((error: unknown) => {

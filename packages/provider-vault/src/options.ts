@@ -37,11 +37,51 @@ const appRoleAuthSchema = z.strictObject({
   mount: mountPath.default('approle'),
 });
 
+const jwtAuthSchema = z.strictObject({
+  method: z.literal('jwt'),
+  /** The Vault role of the JWT auth method (`role_type=jwt`). */
+  role: z.string().min(1),
+  /**
+   * The JWT: a projected service-account token with a `vault` audience, or any workload identity token;
+   * read anew at every login because its issuer rotates it.
+   */
+  tokenFile: z.string().min(1),
+  /** Path of the JWT auth method in Vault (`vault auth enable -path=<mount> jwt`). */
+  mount: mountPath.default('jwt'),
+});
+
+const certAuthSchema = z.strictObject({
+  method: z.literal('cert'),
+  /** The cert role (`auth/<mount>/certs/<name>`); without it Vault tries every role the certificate matches. */
+  name: z.string().min(1).optional(),
+  /** Path of the TLS certificate auth method in Vault (`vault auth enable -path=<mount> cert`). */
+  mount: mountPath.default('cert'),
+});
+
+/** Vault Agent or Vault Proxy at `address` adds its own token (`use_auto_auth_token`): no credential here. */
+const agentAuthSchema = z.strictObject({
+  method: z.literal('agent'),
+});
+
 export const vaultAuthSchema = z.discriminatedUnion('method', [
   tokenAuthSchema,
   kubernetesAuthSchema,
   appRoleAuthSchema,
+  jwtAuthSchema,
+  certAuthSchema,
+  agentAuthSchema,
 ]);
+
+/** `http(s)://host[:port]` (a path is kept) or `unix:///absolute/path/to.sock`. */
+function isVaultAddress(value: string): boolean {
+  if (/^unix:\/\/\/[^\0]*[^/\0]$/.test(value)) return true;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 export const vaultTlsSchema = z
   .strictObject({
@@ -62,9 +102,13 @@ export const vaultTlsSchema = z
 
 export const vaultOptionsSchema = z
   .strictObject({
-    /** Vault's address, such as `https://vault.example.com:8200`. */
+    /**
+     * Vault's address, such as `https://vault.example.com:8200`; or a Vault Agent/Proxy listener, either
+     * `http://127.0.0.1:8100` or a unix socket as `unix:///run/vault-agent/agent.sock`.
+     */
     address: z
-      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .string()
+      .refine(isVaultAddress, 'must be an http:// or https:// URL, or unix:///<absolute socket path>')
       .transform((value) => value.replace(/\/+$/, '')),
     transitMount: mountPath.default('transit'),
     keyName: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ -'),
@@ -94,8 +138,21 @@ export const vaultOptionsSchema = z
   .refine((options) => options.tls === undefined || options.address.startsWith('https:'), {
     message: 'tls settings need an https:// address',
     path: ['tls'],
-  });
+  })
+  .refine(
+    (options) =>
+      options.auth.method !== 'cert' ||
+      (options.tls?.certFile !== undefined && options.address.startsWith('https:')),
+    {
+      message: 'the cert method logs in with the TLS client certificate: set tls.certFile and tls.keyFile',
+      path: ['auth', 'method'],
+    },
+  );
 
 export type VaultOptions = z.output<typeof vaultOptionsSchema>;
 export type VaultAuthOptions = VaultOptions['auth'];
+/** The methods with which Trousseau holds a token of its own (every one but `agent`). */
+export type TokenAuthOptions = Exclude<VaultAuthOptions, { method: 'agent' }>;
+/** The methods that log in. */
+export type LoginAuthOptions = Exclude<TokenAuthOptions, { method: 'token' }>;
 export type VaultTlsOptions = NonNullable<VaultOptions['tls']>;

@@ -47,7 +47,7 @@ export class StatusProbe {
     const lastGood = this.#key.current?.keyId;
     const health = this.#health(deadline, request.signal);
     try {
-      await raceAbort(this.#session.tokens.maintain(), request.signal, 'vault status');
+      await raceAbort(this.#session.maintain(), request.signal, 'vault status');
       const key = await raceAbort(
         this.#key.refresh(deadline, request.signal),
         request.signal,

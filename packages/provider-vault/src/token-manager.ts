@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
 import {
   isTrousseauError,
   outcomeOf,
@@ -9,7 +7,8 @@ import {
   type Outcome,
   type ProviderContext,
 } from '@trousseau/core';
-import type { VaultAuthOptions } from './options.js';
+import { loginMethodFor, type LoginMethod } from './login-methods.js';
+import type { TokenAuthOptions } from './options.js';
 import { OutOfTime, withRetries } from './retry.js';
 import { isForbidden, mapVaultError, type VaultOperation } from './vault-errors.js';
 import { toVaultRequestError, type VaultHttp } from './vault-http.js';
@@ -59,21 +58,23 @@ function authOf(body: unknown, what: string): AuthAnswer {
 
 interface TokenManagerOptions {
   readonly http: VaultHttp;
-  readonly auth: VaultAuthOptions;
+  readonly auth: TokenAuthOptions;
   readonly context: ProviderContext;
   /** Upper bound of one login, lookup or renewal, ms. */
   readonly authTimeoutMs: number;
 }
 
 /**
- * The Vault token's life: looked up (static token) or obtained by login (Kubernetes, AppRole) at start,
+ * The Vault token's life: looked up (static token) or obtained by login ({@link LoginMethod}) at start,
  * renewed at two thirds of its TTL, replaced by a fresh login when renewal fails, the token expired, a
  * renewal hits the max TTL, or Vault answers 403 to it. A static token is re-read from its file on every
  * maintenance round and whenever it is refused, so writing a new token to the file heals the provider.
  */
 export class TokenManager {
   readonly #http: VaultHttp;
-  readonly #auth: VaultAuthOptions;
+  readonly #auth: TokenAuthOptions;
+  /** How to log in; none for a static token. */
+  readonly #login: LoginMethod | undefined;
   readonly #context: ProviderContext;
   readonly #authTimeoutMs: number;
   readonly #renewals: Counter<'provider' | 'outcome'>;
@@ -92,6 +93,10 @@ export class TokenManager {
   constructor(options: TokenManagerOptions) {
     this.#http = options.http;
     this.#auth = options.auth;
+    this.#login =
+      options.auth.method === 'token'
+        ? undefined
+        : loginMethodFor(options.auth, options.context, options.http);
     this.#context = options.context;
     this.#authTimeoutMs = options.authTimeoutMs;
     this.#renewals = options.context.metrics.counter({
@@ -130,7 +135,7 @@ export class TokenManager {
     }
   }
 
-  get method(): VaultAuthOptions['method'] {
+  get method(): TokenAuthOptions['method'] {
     return this.#auth.method;
   }
 
@@ -398,22 +403,13 @@ export class TokenManager {
 
   /** One login with the configured method; counts it in `vault_logins_total`. */
   async #loginOnce(): Promise<TokenState> {
-    const auth = this.#auth;
-    if (auth.method === 'token') throw new Error('unreachable: static tokens do not log in');
+    const login = this.#login;
+    if (login === undefined) throw new Error('unreachable: static tokens do not log in');
     const count = (outcome: Outcome): void =>
-      this.#logins.add({ provider: this.#context.instanceName, method: auth.method, outcome });
+      this.#logins.add({ provider: this.#context.instanceName, method: login.method, outcome });
     try {
-      let body: Record<string, string>;
-      if (auth.method === 'kubernetes') {
-        body = { role: auth.role, jwt: await this.#readServiceAccountToken(auth.tokenFile) };
-      } else {
-        const [roleId, secretId] = await Promise.all([
-          this.#context.secrets.read(auth.roleId),
-          this.#context.secrets.read(auth.secretId),
-        ]);
-        body = { role_id: roleId, secret_id: secretId };
-      }
-      const answer = authOf(await this.#call('login', `auth/${auth.mount}/login`, undefined, body), 'login');
+      const body = await login.credentials();
+      const answer = authOf(await this.#call('login', `auth/${login.mount}/login`, undefined, body), 'login');
       const now = this.#now();
       const expiresAt = answer.ttlSeconds > 0 ? now + answer.ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
       const state: TokenState = {
@@ -432,7 +428,7 @@ export class TokenManager {
       this.#context.logger.info(
         {
           provider: this.#context.instanceName,
-          method: auth.method,
+          method: login.method,
           ttlSeconds: answer.ttlSeconds,
           renewable: answer.renewable,
         },
@@ -445,12 +441,12 @@ export class TokenManager {
       if (!isTrousseauError(error)) {
         failure = new TrousseauError(
           'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
-          `vault ${auth.method} login failed`,
+          `vault ${login.method} login failed`,
         );
       } else if (error.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED') {
         failure = new TrousseauError(
           'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
-          `vault ${auth.method} login refused: permission denied on auth/${auth.mount}/login`,
+          `vault ${login.method} login refused: permission denied on auth/${login.mount}/login${login.refusedBecause === undefined ? '' : `: ${login.refusedBecause}`}`,
           { cause: error },
         );
       } else {
@@ -459,28 +455,6 @@ export class TokenManager {
       count(outcomeOf(failure));
       throw failure;
     }
-  }
-
-  async #readServiceAccountToken(file: string): Promise<string> {
-    const path = isAbsolute(file) ? file : resolve(this.#context.configDir, file);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      throw new TrousseauError(
-        'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
-        `cannot read the service-account token file ${path}`,
-        { cause: new Error((error as NodeJS.ErrnoException).code ?? 'read failed') },
-      );
-    }
-    const jwt = text.trim();
-    if (jwt === '') {
-      throw new TrousseauError(
-        'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
-        `service-account token file ${path} is empty`,
-      );
-    }
-    return jwt;
   }
 
   /** One auth request with retries of 5xx/429 inside the auth timeout, mapped to a TrousseauError. */

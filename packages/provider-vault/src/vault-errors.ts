@@ -25,6 +25,13 @@ export function isForbidden(error: VaultRequestError): boolean {
   return error.kind === 'http' && error.status === 403;
 }
 
+/** Vault's 400 for a request that carries no token. */
+export function isMissingToken(error: VaultRequestError): boolean {
+  return (
+    error.kind === 'http' && error.status === 400 && /missing client token/i.test(error.vaultErrors.join(' '))
+  );
+}
+
 /** Vault's answer when the ciphertext's key version is below the key's `min_decryption_version`. */
 function isVersionTooOld(message: string): boolean {
   return /disallowed by policy \(too old\)/i.test(message);

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { isAbsolute, resolve } from 'node:path';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { Socket } from 'node:net';
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
 import { TrousseauError } from '@trousseau/core';
 import nodeVault from 'node-vault';
 import type { VaultTlsOptions } from './options.js';
@@ -149,19 +150,60 @@ export function toVaultRequestError(error: unknown): VaultRequestError {
   return new VaultRequestError('network', `Vault unreachable (${code})`, { errorCode: code });
 }
 
-async function readTlsFile(configDir: string, path: string, what: string): Promise<Buffer> {
+async function readTlsFile(
+  configDir: string,
+  path: string,
+  what: string,
+  code: 'TROUSSEAU_ERR_PROVIDER_CONFIG_INVALID' | 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
+): Promise<Buffer> {
   const absolute = isAbsolute(path) ? path : resolve(configDir, path);
   try {
     return await readFile(absolute);
   } catch (error) {
-    throw new TrousseauError(
-      'TROUSSEAU_ERR_PROVIDER_CONFIG_INVALID',
-      `vault: cannot read tls.${what} ${absolute}`,
-      {
-        cause: new Error((error as NodeJS.ErrnoException).code ?? 'read failed'),
-      },
-    );
+    throw new TrousseauError(code, `vault: cannot read tls.${what} ${absolute}`, {
+      cause: new Error((error as NodeJS.ErrnoException).code ?? 'read failed'),
+    });
   }
+}
+
+const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, maxFreeSockets: 16 };
+
+/** The HTTPS agent for Vault: the CA, the client certificate, the name to check. */
+function httpsAgent(
+  tls: VaultTlsOptions | undefined,
+  ca: Buffer | undefined,
+  client: ClientCertificate | undefined,
+): HttpsAgent {
+  return new HttpsAgent({
+    ...AGENT_OPTIONS,
+    ...(ca === undefined ? {} : { ca }),
+    ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
+    ...(tls?.serverName === undefined ? {} : { servername: tls.serverName }),
+    // Verification is on unless the config turns it off explicitly; VAULT_SKIP_VERIFY is not read.
+    rejectUnauthorized: tls?.insecureSkipVerify !== true,
+    ...(tls?.serverName === undefined
+      ? {}
+      : {
+          // Check Vault's certificate against serverName, not the host of the address.
+          checkServerIdentity: (_host: string, peer: PeerCertificate) =>
+            checkServerIdentity(tls.serverName ?? '', peer),
+        }),
+  });
+}
+
+interface ClientCertificate {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/**
+ * Stops using an agent whose TLS settings were replaced: its idle sockets close now, and the ones still
+ * carrying a request close when it is done, instead of going back to the pool.
+ */
+function retire(agent: HttpsAgent): void {
+  for (const sockets of Object.values(agent.freeSockets))
+    for (const socket of sockets ?? []) socket.destroy();
+  agent.on('free', (socket: Socket) => socket.destroy());
 }
 
 /**
@@ -173,40 +215,46 @@ async function readTlsFile(configDir: string, path: string, what: string): Promi
 export class VaultHttp {
   readonly #client: NodeVaultClient;
   readonly #agents: TransportAgents;
+  readonly #options: VaultHttpOptions;
+  readonly #ca: Buffer | undefined;
+  #clientCertificate: ClientCertificate | undefined;
 
-  private constructor(client: NodeVaultClient, agents: TransportAgents) {
+  private constructor(
+    client: NodeVaultClient,
+    agents: TransportAgents,
+    options: VaultHttpOptions,
+    ca: Buffer | undefined,
+    clientCertificate: ClientCertificate | undefined,
+  ) {
     this.#client = client;
     this.#agents = agents;
+    this.#options = options;
+    this.#ca = ca;
+    this.#clientCertificate = clientCertificate;
   }
 
   static async open(options: VaultHttpOptions): Promise<VaultHttp> {
     const tls = options.tls;
+    const config = 'TROUSSEAU_ERR_PROVIDER_CONFIG_INVALID';
     const [ca, cert, key] = await Promise.all([
-      tls?.caFile === undefined ? undefined : readTlsFile(options.configDir, tls.caFile, 'caFile'),
-      tls?.certFile === undefined ? undefined : readTlsFile(options.configDir, tls.certFile, 'certFile'),
-      tls?.keyFile === undefined ? undefined : readTlsFile(options.configDir, tls.keyFile, 'keyFile'),
+      tls?.caFile === undefined ? undefined : readTlsFile(options.configDir, tls.caFile, 'caFile', config),
+      tls?.certFile === undefined
+        ? undefined
+        : readTlsFile(options.configDir, tls.certFile, 'certFile', config),
+      tls?.keyFile === undefined ? undefined : readTlsFile(options.configDir, tls.keyFile, 'keyFile', config),
     ]);
-    const agentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, maxFreeSockets: 16 };
-    const httpAgent = new HttpAgent(agentOptions);
-    const httpsAgent = new HttpsAgent({
-      ...agentOptions,
-      ...(ca === undefined ? {} : { ca }),
-      ...(cert === undefined ? {} : { cert }),
-      ...(key === undefined ? {} : { key }),
-      ...(tls?.serverName === undefined ? {} : { servername: tls.serverName }),
-      // Verification is on unless the config turns it off explicitly; VAULT_SKIP_VERIFY is not read.
-      rejectUnauthorized: tls?.insecureSkipVerify !== true,
-      ...(tls?.serverName === undefined
-        ? {}
-        : {
-            // Check Vault's certificate against serverName, not the host of the address.
-            checkServerIdentity: (_host: string, peer: PeerCertificate) =>
-              checkServerIdentity(tls.serverName ?? '', peer),
-          }),
-    });
-    const agents: TransportAgents = { http: httpAgent, https: httpsAgent };
+    const clientCertificate = cert === undefined || key === undefined ? undefined : { cert, key };
+    // A Vault Agent or Proxy listening on a unix socket: requests go to the socket, with this host name.
+    const socketPath = options.address.startsWith('unix://')
+      ? options.address.slice('unix://'.length)
+      : undefined;
+    const agents: TransportAgents = {
+      http: new HttpAgent(AGENT_OPTIONS),
+      https: httpsAgent(tls, ca, clientCertificate),
+      socketPath,
+    };
     const client = (nodeVault as unknown as (config: Record<string, unknown>) => NodeVaultClient)({
-      endpoint: options.address,
+      endpoint: socketPath === undefined ? options.address : 'http://localhost',
       apiVersion: 'v1',
       // Our transport instead of axios (whose follow-redirects traces request headers, the token
       // included, under DEBUG=*); it ignores rpDefaults: the TLS settings live in the HTTPS agent.
@@ -220,8 +268,39 @@ export class VaultHttp {
     client.token = '';
     client.namespace = options.namespace ?? '';
     client.pathPrefix = '';
-    client.endpoint = options.address;
-    return new VaultHttp(client, agents);
+    client.endpoint = socketPath === undefined ? options.address : 'http://localhost';
+    return new VaultHttp(client, agents, options, ca, clientCertificate);
+  }
+
+  /**
+   * Reads `tls.certFile` and `tls.keyFile` again and, when they changed (cert-manager renewed them),
+   * presents the new certificate from the next connection on. Returns whether it changed. Throws when the
+   * files cannot be read or do not form a pair (the one in use stays).
+   */
+  async reloadClientCertificate(): Promise<boolean> {
+    const tls = this.#options.tls;
+    if (tls?.certFile === undefined || tls.keyFile === undefined) return false;
+    const code = 'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED';
+    const [cert, key] = await Promise.all([
+      readTlsFile(this.#options.configDir, tls.certFile, 'certFile', code),
+      readTlsFile(this.#options.configDir, tls.keyFile, 'keyFile', code),
+    ]);
+    const current = this.#clientCertificate;
+    if (current !== undefined && current.cert.equals(cert) && current.key.equals(key)) return false;
+    try {
+      createSecureContext({ cert, key });
+    } catch {
+      // Caught between the two writes of a rotation, or a bad file: keep the pair in use.
+      throw new TrousseauError(
+        code,
+        `vault: tls.certFile and tls.keyFile do not hold a certificate and its key (being rotated?)`,
+      );
+    }
+    const replaced = this.#agents.https;
+    this.#agents.https = httpsAgent(tls, this.#ca, { cert, key });
+    this.#clientCertificate = { cert, key };
+    retire(replaced);
+    return true;
   }
 
   #requestOptions(options: VaultCallOptions): Record<string, unknown> {

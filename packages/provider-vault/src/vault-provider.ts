@@ -10,6 +10,7 @@ import {
   type ProviderStatus,
   type RequestContext,
 } from '@trousseau/core';
+import { AgentAuth } from './agent-auth.js';
 import { ciphertextVersion, type KeyIdentity } from './key-state.js';
 import { KeyWatch } from './key-watch.js';
 import type { VaultOptions } from './options.js';
@@ -24,7 +25,8 @@ import { VaultSession } from './vault-session.js';
  * work. Encrypt sends the plaintext to `<mount>/encrypt/<key>` ({@link TransitClient}, which batches) and
  * keeps Vault's ciphertext string (`vault:vN:...`) as the payload: it names its key version, so no key
  * reference is stored. The key id comes from the key's metadata ({@link KeyWatch}); Status is a real
- * check ({@link StatusProbe}); the token is the {@link TokenManager}'s.
+ * check ({@link StatusProbe}); the token is the {@link TokenManager}'s, or with `auth.method: agent` a
+ * Vault Agent's ({@link AgentAuth}).
  */
 export class VaultKeyProvider implements KeyProvider {
   readonly capabilities: ProviderCapabilities;
@@ -38,16 +40,15 @@ export class VaultKeyProvider implements KeyProvider {
   private constructor(options: VaultOptions, context: ProviderContext, http: VaultHttp) {
     this.#context = context;
     const keyPath = `${options.transitMount}/keys/${options.keyName}`;
-    const tokens = new TokenManager({
-      http,
-      auth: options.auth,
-      context,
-      authTimeoutMs: options.timeouts.authSeconds * 1000,
-    });
+    const authTimeoutMs = options.timeouts.authSeconds * 1000;
+    const tokens =
+      options.auth.method === 'agent'
+        ? new AgentAuth({ http, context, address: options.address, authTimeoutMs })
+        : new TokenManager({ http, auth: options.auth, context, authTimeoutMs });
     this.#session = new VaultSession({
       http,
       tokens,
-      clock: context.clock,
+      context,
       requestTimeoutMs: options.timeouts.requestSeconds * 1000,
       keyPath,
     });

@@ -1,21 +1,40 @@
-import { TrousseauError, type Clock } from '@trousseau/core';
+import { isTrousseauError, TrousseauError, type Clock, type ProviderContext } from '@trousseau/core';
 import { OutOfTime, withRetries } from './retry.js';
-import type { TokenManager } from './token-manager.js';
-import { isForbidden, mapVaultError, type VaultOperation } from './vault-errors.js';
+import { isForbidden, isMissingToken, mapVaultError, type VaultOperation } from './vault-errors.js';
 import { toVaultRequestError, type VaultHttp, type VaultRequestError } from './vault-http.js';
+
+/**
+ * Where the session's token comes from: the {@link TokenManager} (a token of our own, looked up or
+ * logged in, renewed and replaced), or the {@link AgentAuth} (none: a Vault Agent adds its own).
+ */
+export interface TokenSource {
+  /** The token to send now; undefined to send none. */
+  token(): Promise<string | undefined>;
+  /**
+   * Vault answered 403 to `token`: a different token to retry with, undefined when the token is alive
+   * (the policy refuses the path); throws when the token is dead and cannot be replaced.
+   */
+  onForbidden(token: string | undefined): Promise<string | undefined>;
+  /** The auth failure for a request Vault found without a token, when that is the source's doing. */
+  missingToken?(): TrousseauError;
+  /** Renews or replaces the token when due. Never throws. */
+  maintain(): Promise<void>;
+  start(): void;
+  close(): void;
+}
 
 interface VaultSessionOptions {
   readonly http: VaultHttp;
-  readonly tokens: TokenManager;
-  readonly clock: Clock;
+  readonly tokens: TokenSource;
+  readonly context: ProviderContext;
   /** Upper bound of one HTTP attempt, ms. */
   readonly requestTimeoutMs: number;
   /** `<mount>/keys/<name>`: the key an error message names. */
   readonly keyPath: string;
 }
 
-/** One request to Vault made with the provider's token: `send` gets the token and the time it may take. */
-type SendWithToken = (token: string, timeoutMs: number) => Promise<unknown>;
+/** One request to Vault made with the provider's token (if any): `send` gets it and the time it may take. */
+type SendWithToken = (token: string | undefined, timeoutMs: number) => Promise<unknown>;
 
 /**
  * Requests to Vault on behalf of the provider, with its token: each retried on 5xx/429 inside its
@@ -25,7 +44,8 @@ type SendWithToken = (token: string, timeoutMs: number) => Promise<unknown>;
  */
 export class VaultSession {
   readonly http: VaultHttp;
-  readonly tokens: TokenManager;
+  readonly tokens: TokenSource;
+  readonly #context: ProviderContext;
   readonly #clock: Clock;
   readonly #requestTimeoutMs: number;
   readonly #keyPath: string;
@@ -33,7 +53,8 @@ export class VaultSession {
   constructor(options: VaultSessionOptions) {
     this.http = options.http;
     this.tokens = options.tokens;
-    this.#clock = options.clock;
+    this.#context = options.context;
+    this.#clock = options.context.clock;
     this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#keyPath = options.keyPath;
   }
@@ -45,6 +66,27 @@ export class VaultSession {
 
   get requestTimeoutMs(): number {
     return this.#requestTimeoutMs;
+  }
+
+  /**
+   * Background upkeep before a key read: a client certificate renewed on disk is taken up, and the token
+   * is renewed or replaced when due. Never throws.
+   */
+  async maintain(): Promise<void> {
+    try {
+      if (await this.http.reloadClientCertificate()) {
+        this.#context.logger.info(
+          { provider: this.#context.instanceName },
+          'vault client certificate changed on disk; presenting the new one',
+        );
+      }
+    } catch (error) {
+      this.#context.logger.warn(
+        { provider: this.#context.instanceName, reason: isTrousseauError(error) ? error.message : 'unknown' },
+        'vault client certificate could not be reloaded; keeping the one in use',
+      );
+    }
+    await this.tokens.maintain();
   }
 
   /**
@@ -81,6 +123,8 @@ export class VaultSession {
         }
         if ((failure.kind === 'timeout' || failure.kind === 'aborted') && this.now() >= deadline - 1)
           throw this.#outOfTime(operation, failure, path);
+        if (isMissingToken(failure) && this.tokens.missingToken !== undefined)
+          throw this.tokens.missingToken();
         if (isForbidden(failure)) {
           // The token is alive (or was just replaced and refused too): its policy no longer grants this
           // path of the key. For Trousseau the key is gone, which Status must say with an error.

@@ -66,7 +66,10 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 export interface TransportAgents {
   readonly http: HttpAgent;
-  readonly https: HttpsAgent;
+  /** Replaced when the client certificate is (each request takes the one current at its start). */
+  https: HttpsAgent;
+  /** A unix socket every request goes to (a Vault Agent or Proxy listener) instead of the URL's host. */
+  readonly socketPath?: string | undefined;
 }
 
 /** `scheme://host` of a URL, for messages: never its path or query. */
@@ -131,6 +134,7 @@ function exchange(
         method,
         headers: payload === undefined ? headers : { ...headers, 'Content-Length': String(payload.length) },
         agent: https ? agents.https : agents.http,
+        ...(agents.socketPath === undefined ? {} : { socketPath: agents.socketPath }),
       });
     } catch (error) {
       // Node refuses to build the request (a header with a newline or a non-Latin-1 character, such
@@ -222,7 +226,11 @@ async function send(agents: TransportAgents, options: TransportRequest): Promise
         );
       }
       const refusal =
-        redirects >= MAX_REDIRECTS ? `more than ${MAX_REDIRECTS} times` : redirectRefusal(url, target);
+        agents.socketPath !== undefined
+          ? 'from a unix socket'
+          : redirects >= MAX_REDIRECTS
+            ? `more than ${MAX_REDIRECTS} times`
+            : redirectRefusal(url, target);
       if (refusal !== undefined) {
         throw new VaultTransportError(
           REDIRECT_REFUSED,

@@ -81,7 +81,45 @@ describe('vault provider options', () => {
     assert.equal(tls?.insecureSkipVerify, false, 'verification is on unless turned off explicitly');
   });
 
-  for (const example of ['vault-token.yaml', 'vault-kubernetes.yaml', 'vault-approle.yaml']) {
+  it('takes JWT, certificate and agent logins, each with what it needs', () => {
+    const jwt = vaultOptionsSchema.parse({ ...base, auth: { method: 'jwt', role: 'r', tokenFile: 'jwt' } });
+    assert.deepEqual(jwt.auth, { method: 'jwt', role: 'r', tokenFile: 'jwt', mount: 'jwt' });
+    assert.ok(
+      issues({ ...base, auth: { method: 'jwt', role: 'r' } }).some((i) => i.startsWith('auth.tokenFile')),
+      'the JWT file has no default: a pod token has no vault audience',
+    );
+    const cert = vaultOptionsSchema.parse({
+      ...base,
+      tls: { certFile: 'c.pem', keyFile: 'k.pem' },
+      auth: { method: 'cert' },
+    });
+    assert.deepEqual(cert.auth, { method: 'cert', mount: 'cert' });
+    assert.deepEqual(issues({ ...base, auth: { method: 'cert', name: 'r' } }), [
+      'auth.method: the cert method logs in with the TLS client certificate: set tls.certFile and tls.keyFile',
+    ]);
+    const agent = vaultOptionsSchema.parse({
+      ...base,
+      address: 'unix:///run/vault-agent/agent.sock',
+      auth: { method: 'agent' },
+    });
+    assert.equal(agent.address, 'unix:///run/vault-agent/agent.sock');
+    for (const address of ['unix://relative.sock', 'unix:///', 'http://']) {
+      assert.deepEqual(issues({ ...base, address, auth: { method: 'agent' } }), [
+        'address: must be an http:// or https:// URL, or unix:///<absolute socket path>',
+      ]);
+    }
+    assert.ok(issues({ ...base, auth: { method: 'agent', token: { file: 't' } } }).length > 0);
+  });
+
+  for (const example of [
+    'vault-token.yaml',
+    'vault-kubernetes.yaml',
+    'vault-approle.yaml',
+    'vault-jwt.yaml',
+    'vault-cert.yaml',
+    'vault-agent.yaml',
+    'vault-hcp.yaml',
+  ]) {
     it(`accepts examples/configs/${example}`, async () => {
       const loaded = await loadConfigFile(`${examples}${example}`);
       const entry = loaded.config.providers[0];
