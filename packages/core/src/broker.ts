@@ -16,6 +16,7 @@ import {
 import { TrousseauError, isTrousseauError, outcomeOf } from './errors.js';
 import { HealthMonitor, type ProviderHealth } from './health-monitor.js';
 import { isValidKeyId, MAX_KEY_ID_BYTES } from './key-id.js';
+import { LogRateLimit, truncateForLog } from './log-limit.js';
 import type { Logger } from './logger.js';
 import { LATENCY_BUCKETS, type Histogram, type Metrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
@@ -24,6 +25,10 @@ import { raceAbort } from './request-context.js';
 
 /** The largest ciphertext the broker will try to open: v1beta1 stores it with a 16-bit length. */
 export const MAX_CIPHERTEXT_BYTES = 65_535;
+/** At most one warning this often per provider, operation and error code; the rest are counted. */
+const FAILURE_WARNING_INTERVAL_MS = 10_000;
+/** How much of an error message a log line quotes (a provider may echo what the caller sent). */
+const LOGGED_ERROR_CHARS = 512;
 
 interface BrokerParts {
   /** Provider instances by config name. The broker owns them and closes them. */
@@ -89,6 +94,7 @@ export class Broker {
   readonly #logger: Logger;
   readonly #callDuration: Histogram<'provider' | 'operation' | 'outcome'>;
   readonly #clock: Clock;
+  readonly #failureWarnings: LogRateLimit;
   #closed: Promise<void> | undefined;
 
   constructor(options: BrokerOptions) {
@@ -116,6 +122,10 @@ export class Broker {
       buckets: LATENCY_BUCKETS,
     });
     this.#clock = options.clock;
+    this.#failureWarnings = new LogRateLimit({
+      intervalMs: FAILURE_WARNING_INTERVAL_MS,
+      clock: options.clock,
+    });
     this.#monitor =
       'monitor' in options
         ? options.monitor
@@ -329,16 +339,41 @@ export class Broker {
             },
           );
       outcome = outcomeOf(failure);
-      request.logger.warn(
-        { provider: name, operation, code: failure.code, err: failure.message },
-        `${operation} failed`,
-      );
+      this.#logFailure(request, name, operation, failure);
       throw failure;
     } finally {
       this.#callDuration.observe(
         { provider: name, operation, outcome },
         (this.#clock.now() - started) / 1000,
       );
+    }
+  }
+
+  /**
+   * A failure the caller caused (a tampered or foreign ciphertext, a wrong key id) is its business: a
+   * debug line. One on our side (the backend, the key) is a warning, at most one per interval for each
+   * provider, operation and code, carrying how many more were held back: a client that sends bad
+   * requests by the thousand cannot flood the log.
+   */
+  #logFailure(
+    request: RequestContext,
+    provider: string,
+    operation: 'encrypt' | 'decrypt',
+    failure: TrousseauError,
+  ): void {
+    const fields = {
+      provider,
+      operation,
+      code: failure.code,
+      err: truncateForLog(failure.message, LOGGED_ERROR_CHARS),
+    };
+    if (failure.fault === 'client') {
+      if (this.#logger.isLevelEnabled?.('debug') ?? true) request.logger.debug(fields, `${operation} failed`);
+      return;
+    }
+    const admitted = this.#failureWarnings.admit(`${provider}\0${operation}\0${failure.code}`);
+    if (admitted !== undefined) {
+      request.logger.warn({ ...fields, suppressedSinceLast: admitted.suppressed }, `${operation} failed`);
     }
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TrousseauError } from './errors.js';
+import { truncateForLog } from './log-limit.js';
 import type { Logger } from './logger.js';
 import type { RequestContext } from './provider.js';
 
@@ -32,7 +33,8 @@ export function createRequestScope(options: {
   now?: () => number;
 }): RequestScope {
   const controller = new AbortController();
-  const uid = options.uid === undefined || options.uid === '' ? randomUUID() : options.uid;
+  // The uid comes from the caller (a UUID from kube-apiserver): cut to a size a log line may quote.
+  const uid = options.uid === undefined || options.uid === '' ? randomUUID() : truncateForLog(options.uid);
   // The child logger is made on first use: most calls never log, and a child costs on the hot path.
   let logger: Logger | undefined;
   const now = options.now ?? Date.now;

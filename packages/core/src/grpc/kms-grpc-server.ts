@@ -11,11 +11,15 @@ import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http2/connection-limits.js';
 import { RewritingConnection } from './http2/rewriting-connection.js';
 import { kmsServices } from './protos.js';
+import { withTolerantDecoders } from './request-decoding.js';
+import { LogRateLimit, truncateForLog } from '../log-limit.js';
 
 /** How much of a client-supplied authority a log line quotes. */
 const LOGGED_AUTHORITY_CHARS = 64;
 /** At most one warning this often about connections closed to stay under the cap. */
 const EVICTION_WARNING_INTERVAL_MS = 10_000;
+/** At most one warning of a kind this often about what clients do (failed calls, broken HTTP/2). */
+const WARNING_INTERVAL_MS = 10_000;
 
 export interface KmsGrpcServerOptions {
   readonly broker: Broker;
@@ -43,6 +47,7 @@ export class KmsGrpcServer {
   readonly #logger: Logger;
   readonly #connections = new Map<Socket, RewritingConnection>();
   readonly #limits: ConnectionLimits;
+  readonly #violationWarnings: LogRateLimit;
   #evictedSinceWarning = 0;
   #lastEvictionWarning = -Infinity;
   #listener: NetServer | undefined;
@@ -62,11 +67,16 @@ export class KmsGrpcServer {
       metrics: options.metrics,
       clock: options.clock,
       inFlight: this.#inFlight,
+      failureWarnings: new LogRateLimit({ intervalMs: WARNING_INTERVAL_MS, clock: options.clock }),
     };
+    this.#violationWarnings = new LogRateLimit({ intervalMs: WARNING_INTERVAL_MS, clock: options.clock });
     const services = kmsServices();
-    this.#server.addService(services.v2.service, kmsV2Service(options.broker, options.statusVersion, deps));
     this.#server.addService(
-      services.v1beta1.service,
+      withTolerantDecoders(services.v2.service),
+      kmsV2Service(options.broker, options.statusVersion, deps),
+    );
+    this.#server.addService(
+      withTolerantDecoders(services.v1beta1.service),
       kmsV1beta1Service(options.broker, options.runtime, deps),
     );
   }
@@ -94,11 +104,19 @@ export class KmsGrpcServer {
     const connection = new RewritingConnection(
       socket,
       {
-        onViolation: (violation) =>
+        onViolation: (violation) => {
+          // A client can break HTTP/2 on every connection it opens: one warning per interval, counted.
+          const admitted = this.#violationWarnings.admit(violation.http2Error);
+          if (admitted === undefined) return;
           this.#logger.warn(
-            { http2Error: violation.http2Error, reason: violation.message },
+            {
+              http2Error: violation.http2Error,
+              reason: truncateForLog(violation.message, 256),
+              suppressedSinceLast: admitted.suppressed,
+            },
             'closed a KMS connection that broke HTTP/2',
-          ),
+          );
+        },
         onAuthorityReplaced: (original) =>
           this.#logger.debug(
             { authority: original.slice(0, LOGGED_AUTHORITY_CHARS) },

@@ -1,6 +1,7 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { MAX_CIPHERTEXT_BYTES, type Broker } from '../broker.js';
 import { TrousseauError } from '../errors.js';
+import { truncateForLog } from '../log-limit.js';
 import type {
   V1DecryptRequest,
   V1DecryptResponse,
@@ -17,7 +18,7 @@ function checkVersion(version: string): void {
   if (version !== '' && version !== API_VERSION) {
     throw new TrousseauError(
       'TROUSSEAU_ERR_REQUEST_INVALID',
-      `unsupported KMS API version "${version}" (this service is ${API_VERSION})`,
+      `unsupported KMS API version "${truncateForLog(version)}" (this service is ${API_VERSION})`,
     );
   }
 }

@@ -1,12 +1,14 @@
 import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
-import { outcomeOf, toTrousseauError } from '../errors.js';
+import { outcomeOf, toTrousseauError, TrousseauError } from '../errors.js';
+import { truncateForLog, type LogRateLimit } from '../log-limit.js';
 import type { Logger } from '../logger.js';
 import { LATENCY_BUCKETS, type Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { RequestContext } from '../provider.js';
 import { createRequestScope, type RequestScope } from '../request-context.js';
 import { toServiceError } from './grpc-status.js';
+import { isUndecodable } from './request-decoding.js';
 
 export interface HandlerDeps {
   readonly logger: Logger;
@@ -14,6 +16,8 @@ export interface HandlerDeps {
   readonly clock: Clock;
   /** The calls in flight; the server cancels them all when a stop runs out of patience. */
   readonly inFlight: Set<RequestScope>;
+  /** Holds back repeats of a failure warning (one per api, rpc and code per interval). */
+  readonly failureWarnings: LogRateLimit;
 }
 
 function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number {
@@ -48,8 +52,9 @@ export function unaryHandler<Request, Response>(
   });
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
     const started = deps.clock.now();
+    const undecodable = isUndecodable(call.request);
     const scope = createRequestScope({
-      uid: uidOf(call.request),
+      uid: undecodable ? '' : uidOf(call.request),
       deadline: deadlineOf(call),
       logger: deps.logger,
       bindings: { api, rpc },
@@ -58,7 +63,7 @@ export function unaryHandler<Request, Response>(
     const onCancelled = (): void => scope.cancel('the client cancelled the call');
     call.once('cancelled', onCancelled);
     deps.inFlight.add(scope);
-    const finish = (outcome: Outcome): void => {
+    const finish = (outcome: Outcome, code?: string): void => {
       scope.dispose();
       call.off('cancelled', onCancelled);
       deps.inFlight.delete(scope);
@@ -68,19 +73,38 @@ export function unaryHandler<Request, Response>(
       duration.observe(labels, seconds);
       // The request's child logger is built on first use: only when the line will be written.
       if (deps.logger.isLevelEnabled?.('debug') ?? true) {
-        scope.context.logger.debug({ outcome, durationMs: Math.round(seconds * 1000) }, 'kms call');
+        scope.context.logger.debug({ outcome, code, durationMs: Math.round(seconds * 1000) }, 'kms call');
       }
     };
-    work(call.request, scope.context).then(
+    const answer = undecodable
+      ? Promise.reject(
+          new TrousseauError(
+            'TROUSSEAU_ERR_REQUEST_INVALID',
+            `the request body is not a valid ${api} ${rpc}Request protobuf message`,
+          ),
+        )
+      : work(call.request, scope.context);
+    answer.then(
       (response) => {
         finish('OK');
         callback(null, response);
       },
       (error: unknown) => {
         const failure = toTrousseauError(error);
-        finish(outcomeOf(failure));
+        finish(outcomeOf(failure), failure.code);
+        // A caller's fault is in the debug line above; ours is a warning, repeats held back and counted.
         if (failure.fault === 'server') {
-          scope.context.logger.warn({ code: failure.code, err: failure.message }, 'kms call failed');
+          const admitted = deps.failureWarnings.admit(`${api}\0${rpc}\0${failure.code}`);
+          if (admitted !== undefined) {
+            scope.context.logger.warn(
+              {
+                code: failure.code,
+                err: truncateForLog(failure.message, 512),
+                suppressedSinceLast: admitted.suppressed,
+              },
+              'kms call failed',
+            );
+          }
         }
         callback(toServiceError(failure), null);
       },
