@@ -12,6 +12,7 @@ import { ensureKubectl, kustomize, kustomizeWith } from './support/kustomize.js'
 import { repoPath } from './support/paths.js';
 import { checkTrousseauPod, resolvePort, trousseauContainer } from './support/pod-checks.js';
 import { checkTrousseauConfig, type CheckedConfig } from './support/trousseau-config.js';
+import { checkVaultProxyPod, readProxyHcl } from './support/vault-proxy.js';
 import { validateEncryptionConfiguration } from './support/encryption-configuration-schema.js';
 import { parseYaml, readYamlFile, type KubeObject } from './support/yaml-files.js';
 
@@ -114,8 +115,8 @@ describe('kustomize manifests', () => {
     console.log(`# kubectl kustomize runs with: ${ensureKubectl()}`);
   });
 
-  it('has the Vault, AWS and Azure overlays', () => {
-    assert.deepEqual(OVERLAYS, ['aws', 'azure', 'vault']);
+  it('has the Vault, Vault Proxy, AWS and Azure overlays', () => {
+    assert.deepEqual(OVERLAYS, ['aws', 'azure', 'vault', 'vault-proxy']);
   });
 
   it('base: a DaemonSet on control-plane nodes with the local provider', async () => {
@@ -143,6 +144,25 @@ describe('kustomize manifests', () => {
       (candidate) => candidate.name === 'secrets',
     );
     assert.equal(auth.tokenFile, `${mount?.mountPath}/${token?.path}`, 'tokenFile is the projected token');
+  });
+
+  it('overlay vault-proxy: Vault Proxy as a sidecar logs in with its own projected token', async () => {
+    const { daemonSet, checked, objects } = await renderAndCheck(
+      `${KUSTOMIZE}/overlays/vault-proxy`,
+      'overlay vault-proxy',
+    );
+    report('overlay vault-proxy', checked);
+    assertSocketMatchesEncryptionConfig(checked);
+    const spec = daemonSet.spec?.template.spec;
+    assert.ok(spec);
+    const hcl = only<IConfigMap>(objects, 'ConfigMap').data?.['proxy.hcl'];
+    assert.ok(hcl, 'the ConfigMap holds proxy.hcl');
+    checkVaultProxyPod(spec, checked.config, readProxyHcl(hcl));
+    const token = spec.volumes
+      ?.find((volume) => volume.name === 'vault-proxy-credentials')
+      ?.projected?.sources?.find((source) => source.serviceAccountToken !== undefined)?.serviceAccountToken;
+    assert.equal(token?.audience, 'vault');
+    assert.match(hcl, new RegExp(`token_path\\s*=\\s*"/var/run/secrets/vault-proxy/${token?.path ?? ''}"`));
   });
 
   it('overlay aws: IRSA role annotation on the service account', async () => {

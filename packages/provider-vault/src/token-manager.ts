@@ -446,12 +446,13 @@ export class TokenManager {
       } else if (error.code === 'TROUSSEAU_ERR_PROVIDER_PERMISSION_DENIED') {
         failure = new TrousseauError(
           'TROUSSEAU_ERR_PROVIDER_AUTH_FAILED',
-          `vault ${login.method} login refused: permission denied on auth/${login.mount}/login${login.refusedBecause === undefined ? '' : `: ${login.refusedBecause}`}`,
+          `vault ${login.method} login refused: permission denied on auth/${login.mount}/login`,
           { cause: error },
         );
       } else {
         failure = error;
       }
+      failure = login.explain(failure);
       count(outcomeOf(failure));
       throw failure;
     }
