@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 
 /** How much of a value a caller chose (a uid, an authority, a version string) a log line quotes. */
-export const MAX_LOGGED_CALLER_CHARS = 64;
+const MAX_LOGGED_CALLER_CHARS = 64;
 
 /**
  * A caller-supplied value as a log line may quote it: at most `max` characters, and says how long it was

@@ -1,7 +1,13 @@
 import { defineProvider } from '@trousseau/core';
 import { LocalKeyProvider, localOptionsSchema } from './local-provider.js';
 
-export { createKeyRingFile, readKeyRing, rotateKeyRingFile, type KeyRing } from './key-ring.js';
+export {
+  createKeyRingFile,
+  readKeyRing,
+  rotateKeyRingFile,
+  type KeyRing,
+  type RotateOptions,
+} from './key-ring.js';
 export { LocalKeyProvider, localOptionsSchema, type LocalOptions } from './local-provider.js';
 
 /** The `local` provider: AES-256-GCM keys in a key-ring file. */

@@ -8,7 +8,7 @@ import { socketPathProblem } from './socket-file.js';
 const LISTEN_CHECK_TIMEOUT_MS = 5_000;
 
 /** What {@link preflight} found that does not stop a start but an operator should know. */
-export interface PreflightReport {
+interface PreflightReport {
   readonly warnings: readonly ConfigIssue[];
 }
 
