@@ -21,6 +21,12 @@ import type { Logger } from './logger.js';
 import { LATENCY_BUCKETS, type Histogram, type Metrics } from './metrics.js';
 import type { Outcome } from './outcome.js';
 import type { KeyProvider, RequestContext } from './provider.js';
+import {
+  decodeReplicatedEnvelope,
+  isReplicatedEnvelope,
+  replicatedEnvelopeHasKeyId,
+} from './replicated-envelope.js';
+import { Replication } from './replication.js';
 import { raceAbort } from './request-context.js';
 
 /** The largest ciphertext the broker will try to open: v1beta1 stores it with a 16-bit length. */
@@ -33,8 +39,13 @@ const LOGGED_ERROR_CHARS = 512;
 interface BrokerParts {
   /** Provider instances by config name. The broker owns them and closes them. */
   readonly providers: ReadonlyMap<string, KeyProvider>;
-  /** The instance used for new encryptions. */
-  readonly encryptWith: string;
+  /**
+   * The instance used for new encryptions; several for replicated encryption (every data key wrapped by
+   * each, in one version 4 envelope).
+   */
+  readonly encryptWith: string | readonly string[];
+  /** Replicated encryption: how many copies an Encrypt must make (default: every listed instance). */
+  readonly minCopies?: number;
   readonly maxPlaintextBytes: number;
   /**
    * The envelope version new ciphertexts are written in (default {@link ENVELOPE_VERSION}). Version 1
@@ -95,24 +106,42 @@ export class Broker {
   readonly #callDuration: Histogram<'provider' | 'operation' | 'outcome'>;
   readonly #clock: Clock;
   readonly #failureWarnings: LogRateLimit;
+  /** Writes and reads version 4 envelopes (several copies of one data key). */
+  readonly #copies: Replication;
+  /** Set when `encryptWith` lists more than one instance: new encryptions are replicated. */
+  readonly #replication: Replication | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(options: BrokerOptions) {
-    const encrypting = options.providers.get(options.encryptWith);
-    if (encrypting === undefined) {
+    const names = typeof options.encryptWith === 'string' ? [options.encryptWith] : [...options.encryptWith];
+    const [first] = names;
+    const unknown = names.filter((name) => !options.providers.has(name));
+    if (first === undefined || unknown.length > 0 || new Set(names).size !== names.length) {
       throw new TrousseauError(
         'TROUSSEAU_ERR_CONFIG_INVALID',
-        `encryptWith names unknown provider "${options.encryptWith}"`,
+        `encryptWith must name configured providers, each once (unknown: ${unknown.join(', ') || 'none'})`,
+      );
+    }
+    const minCopies = options.minCopies ?? names.length;
+    if (!Number.isInteger(minCopies) || minCopies < 1 || minCopies > names.length) {
+      throw new TrousseauError(
+        'TROUSSEAU_ERR_CONFIG_INVALID',
+        `minCopies must be 1 to ${names.length}, got ${minCopies}`,
       );
     }
     this.#providers = options.providers;
-    this.#encryptWith = options.encryptWith;
-    this.#envelopeVersion = options.envelopeVersion ?? ENVELOPE_VERSION;
-    // Version 2 has the provider encrypt the binding key too: that much less room for the caller's data.
+    this.#encryptWith = first;
+    // Replication always writes version 4, which carries version 2's authentication.
+    this.#envelopeVersion = names.length > 1 ? 2 : (options.envelopeVersion ?? ENVELOPE_VERSION);
+    // Version 2 (and 4) has the provider encrypt the binding key too: that much less room for the data.
     const overhead = this.#envelopeVersion === 2 ? BINDING_KEY_BYTES : 0;
     this.#maxPlaintextBytes = Math.min(
       options.maxPlaintextBytes,
-      (encrypting.capabilities?.maxPlaintextBytes ?? Number.POSITIVE_INFINITY) - overhead,
+      ...names.map(
+        (name) =>
+          (options.providers.get(name)?.capabilities?.maxPlaintextBytes ?? Number.POSITIVE_INFINITY) -
+          overhead,
+      ),
     );
     this.#logger = options.logger;
     this.#callDuration = options.metrics.histogram({
@@ -136,19 +165,54 @@ export class Broker {
             metrics: options.metrics,
             clock: options.clock,
           });
+    // Reads version 4 envelopes whatever encryptWith says (it may list one instance after a migration).
+    this.#copies = new Replication({
+      names,
+      minCopies,
+      providers: options.providers,
+      monitor: this.#monitor,
+      call: (name, operation, request, work) => this.#call(name, operation, request, work),
+      logger: options.logger,
+      metrics: options.metrics,
+      clock: options.clock,
+    });
+    this.#replication = names.length > 1 ? this.#copies : undefined;
   }
 
+  /** The instance used for new encryptions: the first listed when encryption is replicated. */
   get encryptWith(): string {
     return this.#encryptWith;
+  }
+
+  /**
+   * With replicated encryption, why the copies of a data key cannot fit KMS v2's 1024 bytes (naming each
+   * provider and its share), from what the providers declare now; undefined when they fit or with one.
+   */
+  replicationSizeProblem(): string | undefined {
+    return this.#replication?.sizeProblem();
+  }
+
+  /** Every instance new encryptions are wrapped by, in order. */
+  get encryptingProviders(): readonly string[] {
+    return this.#copies.names;
   }
 
   get maxPlaintextBytes(): number {
     return this.#maxPlaintextBytes;
   }
 
-  /** Runs the first health check of every provider, then keeps them fresh in the background. */
-  start(): Promise<void> {
-    return this.#monitor.start();
+  /**
+   * Runs the first health check of every provider, then keeps them fresh in the background. With
+   * replicated encryption, then refuses to start when the copies of a data key cannot fit KMS v2's limit
+   * (checked after the first health check: a provider may learn its key size from it).
+   */
+  async start(): Promise<void> {
+    await this.#monitor.start();
+    const problem = this.#replication?.sizeProblem();
+    if (problem !== undefined) {
+      await this.#monitor.stop();
+      throw new TrousseauError('TROUSSEAU_ERR_CONFIG_INVALID', problem);
+    }
   }
 
   /** Checks every provider now instead of waiting for the interval. */
@@ -167,6 +231,7 @@ export class Broker {
         `plaintext is ${plaintext.length} bytes; at most ${this.#maxPlaintextBytes} are accepted`,
       );
     }
+    if (this.#replication !== undefined) return this.#replication.encrypt(plaintext, request);
     const name = this.#encryptWith;
     const provider = this.#provider(name);
     const ticket = this.#monitor.ticket();
@@ -220,6 +285,7 @@ export class Broker {
         `ciphertext is ${ciphertext.length} bytes; at most ${MAX_CIPHERTEXT_BYTES} are accepted`,
       );
     }
+    if (isReplicatedEnvelope(ciphertext)) return this.#decryptReplicated(ciphertext, request, expectedKeyId);
     const envelope = decodeEnvelope(ciphertext);
     const provider = this.#providers.get(envelope.instance);
     if (provider === undefined) {
@@ -246,6 +312,31 @@ export class Broker {
         'TROUSSEAU_ERR_PROVIDER_INTERNAL',
         `provider "${envelope.instance}" returned an empty plaintext`,
       );
+    }
+    return plaintext;
+  }
+
+  /** Opens a version 4 envelope: any configured copy will do, even when `encryptWith` is one instance. */
+  async #decryptReplicated(
+    ciphertext: Uint8Array,
+    request: RequestContext,
+    expectedKeyId: string | undefined,
+  ): Promise<Uint8Array> {
+    const envelope = decodeReplicatedEnvelope(ciphertext);
+    if (expectedKeyId !== undefined && expectedKeyId !== '') {
+      if (
+        Buffer.byteLength(expectedKeyId) > MAX_KEY_ID_BYTES ||
+        !replicatedEnvelopeHasKeyId(envelope, expectedKeyId)
+      ) {
+        throw new TrousseauError(
+          'TROUSSEAU_ERR_CIPHERTEXT_KEY_ID_MISMATCH',
+          'the key_id sent with the ciphertext is not the key id it was encrypted under',
+        );
+      }
+    }
+    const plaintext = await this.#copies.decrypt(envelope, request);
+    if (plaintext.length === 0) {
+      throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_INTERNAL', 'a provider returned an empty plaintext');
     }
     return plaintext;
   }
@@ -294,6 +385,7 @@ export class Broker {
 
   /** The encrypting provider's cached health, as the apiserver's Status needs it. Never calls a KMS. */
   status(): BrokerStatus {
+    if (this.#replication !== undefined) return this.#replication.status();
     const health = this.#monitor.get(this.#encryptWith);
     const healthy = health?.state === 'healthy';
     return {

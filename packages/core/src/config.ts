@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';
 import { INSTANCE_NAME_PATTERN } from './envelope.js';
+import { MAX_COPIES } from './replicated-envelope.js';
 
 const providerEntrySchema = z.strictObject({
   name: z
@@ -55,7 +56,25 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
-    encryptWith: z.string().optional(),
+    /**
+     * The provider instance for new encryptions, or a list of them: every data key is then wrapped by each
+     * (replicated encryption, envelope version 4), and any one copy can decrypt it.
+     */
+    encryptWith: z
+      .union([
+        z.string(),
+        z
+          .array(z.string())
+          .min(1, 'must name at least one provider')
+          .max(MAX_COPIES, `lists at most ${MAX_COPIES} providers`),
+      ])
+      .optional(),
+    /**
+     * Replicated encryption: how many of the `encryptWith` providers must wrap a data key for Encrypt to
+     * succeed (default: all of them). Fewer lets writes go on while one KMS is down, at the price of data
+     * keys written meanwhile having fewer copies (docs/operations.md).
+     */
+    minCopies: z.number().int().min(1).optional(),
     providers: z.array(providerEntrySchema).min(1, 'must list at least one provider'),
     kms: z
       .strictObject({
@@ -129,11 +148,32 @@ export const configSchema = z
           message: 'is required when more than one provider is listed: name the provider for new encryptions',
         });
       }
-    } else if (!seen.has(config.encryptWith)) {
+    } else {
+      const names = typeof config.encryptWith === 'string' ? [config.encryptWith] : config.encryptWith;
+      const listed = new Set<string>();
+      names.forEach((name, index) => {
+        const path = typeof config.encryptWith === 'string' ? ['encryptWith'] : ['encryptWith', index];
+        if (!seen.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `names "${name}", which is not in providers (${[...seen].join(', ')})`,
+          });
+        } else if (listed.has(name)) {
+          ctx.addIssue({ code: 'custom', path, message: `lists "${name}" twice` });
+        }
+        listed.add(name);
+      });
+    }
+    const listedCount =
+      config.encryptWith === undefined || typeof config.encryptWith === 'string'
+        ? 1
+        : config.encryptWith.length;
+    if (config.minCopies !== undefined && config.minCopies > listedCount) {
       ctx.addIssue({
         code: 'custom',
-        path: ['encryptWith'],
-        message: `names "${config.encryptWith}", which is not in providers (${[...seen].join(', ')})`,
+        path: ['minCopies'],
+        message: `is ${config.minCopies}, but encryptWith lists ${listedCount} provider(s)`,
       });
     }
   });
@@ -150,9 +190,17 @@ export interface LoadedConfig {
   readonly dir: string;
 }
 
-/** The provider used for new encryptions. */
+/** The providers new encryptions are wrapped by, in order (one unless encryption is replicated). */
+export function encryptingProviders(config: TrousseauConfig): string[] {
+  if (config.encryptWith === undefined) return [encryptingProvider(config).name];
+  return typeof config.encryptWith === 'string' ? [config.encryptWith] : [...config.encryptWith];
+}
+
+/** The provider used for new encryptions: the first listed when encryption is replicated. */
 export function encryptingProvider(config: TrousseauConfig): ProviderEntry {
-  const name = config.encryptWith ?? config.providers[0]?.name;
+  const name =
+    (typeof config.encryptWith === 'string' ? config.encryptWith : config.encryptWith?.[0]) ??
+    config.providers[0]?.name;
   const entry = config.providers.find((provider) => provider.name === name);
   if (entry === undefined) throw new Error('unreachable: config validation guarantees the provider exists');
   return entry;

@@ -42,6 +42,18 @@ export {
 } from './envelope.js';
 export { ERROR_CODES, isKnownErrorCode, type ErrorCode } from './error-codes.js';
 export {
+  decodeReplicatedEnvelope,
+  isReplicatedEnvelope,
+  MAX_COPIES,
+  openReplicatedEnvelope,
+  REPLICATED_ENVELOPE_VERSION,
+  replicatedEnvelopeHasKeyId,
+  sealReplicatedEnvelope,
+  type CopyFields,
+  type EnvelopeCopy,
+  type ReplicatedEnvelope,
+} from './replicated-envelope.js';
+export {
   isTrousseauError,
   outcomeOf,
   toTrousseauError,

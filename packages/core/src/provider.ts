@@ -9,9 +9,10 @@ import type { SecretReader } from './secret-ref.js';
  * supports in `coreRange`; the registry refuses a provider whose range does not include this version.
  * Minor versions only add optional members; a major version would change what a provider must do.
  * 1.1 added `ProviderStatus.code`, `TROUSSEAU_ERR_PROVIDER_KEY_GONE` and declared metric instruments
- * (`metrics.counter()`, `histogram()`, `gauge()`).
+ * (`metrics.counter()`, `histogram()`, `gauge()`). 1.2 added the size capabilities
+ * (`maxCiphertextBytes`, `maxKeyRefBytes`) that a replicated `encryptWith` needs.
  */
-export const CORE_API_VERSION = '1.1.0';
+export const CORE_API_VERSION = '1.2.0';
 
 /** What every call into a provider carries. */
 export interface RequestContext {
@@ -71,6 +72,14 @@ export interface ProviderCapabilities {
   readonly maxPlaintextBytes?: number;
   /** The provider gathers concurrent calls into batched backend requests. */
   readonly batching?: boolean;
+  /**
+   * The largest ciphertext `encrypt` returns for a plaintext of `plaintextBytes` bytes (core API 1.2). A
+   * provider listed with others in `encryptWith` must declare it: every copy of a data key shares KMS
+   * v2's 1024 bytes, and the broker refuses at start a list whose copies cannot fit.
+   */
+  readonly maxCiphertextBytes?: (plaintextBytes: number) => number;
+  /** The longest key reference `encrypt` returns, in UTF-8 bytes (core API 1.2; 255 when not declared). */
+  readonly maxKeyRefBytes?: number;
 }
 
 /**

@@ -86,6 +86,38 @@ describe('config', () => {
     );
   });
 
+  it('takes a list in encryptWith (replicated encryption) with an optional minCopies, checked by path', () => {
+    const providers = [
+      { name: 'a', type: 'local' },
+      { name: 'b', type: 'vault' },
+    ];
+    const { config } = parseConfig(
+      { version: 1, encryptWith: ['b', 'a'], minCopies: 1, providers },
+      'x.yaml',
+      '/',
+    );
+    assert.deepEqual(config.encryptWith, ['b', 'a']);
+    assert.equal(config.minCopies, 1);
+    assert.equal(encryptingProvider(config).name, 'b');
+    const issues = issuesOf(() =>
+      parseConfig({ version: 1, encryptWith: ['a', 'c', 'a'], minCopies: 4, providers }, 'x.yaml', '/'),
+    );
+    assert.deepEqual(
+      issues.map((issue) => [issue.path, issue.message]),
+      [
+        ['encryptWith[1]', 'names "c", which is not in providers (a, b)'],
+        ['encryptWith[2]', 'lists "a" twice'],
+        ['minCopies', 'is 4, but encryptWith lists 3 provider(s)'],
+      ],
+    );
+    assert.deepEqual(
+      issuesOf(() => parseConfig({ version: 1, encryptWith: [], providers }, 'x.yaml', '/')).map(
+        (issue) => issue.path,
+      ),
+      ['encryptWith'],
+    );
+  });
+
   it('loads YAML from a file and reports syntax errors with the file name', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trousseau-config-'));
     try {

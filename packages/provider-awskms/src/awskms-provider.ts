@@ -35,6 +35,18 @@ import { regionOfArn, type AwsKmsOptions } from './options.js';
 /** AWS KMS encrypts at most 4096 bytes with a symmetric key. */
 export const MAX_PLAINTEXT_BYTES = 4096;
 
+/**
+ * A symmetric key's CiphertextBlob is this much longer than the plaintext (184 bytes for a 32-byte key):
+ * AWS's own header, the key's identity, nonce and tag.
+ */
+const CIPHERTEXT_OVERHEAD_BYTES = 152;
+
+/**
+ * The longest key ARN: `arn:` + partition (at most `aws-us-gov`) + `:kms:` + region + `:` + account (12)
+ * + `:key/` + key id (a 36-character UUID or `mrk-` and 32 hex), with room for a 20-character region.
+ */
+const MAX_KEY_ARN_BYTES = 96;
+
 /** Static credentials are re-read from their secret references this often. */
 const STATIC_CREDENTIALS_TTL_MS = 10 * 60 * 1000;
 
@@ -102,7 +114,13 @@ interface KeySnapshot {
  * every ciphertext, and the key ARN (from DescribeKey) as the base of the key id.
  */
 export class AwsKmsProvider implements KeyProvider {
-  readonly capabilities = { maxPlaintextBytes: MAX_PLAINTEXT_BYTES, batching: false } as const;
+  readonly capabilities = {
+    maxPlaintextBytes: MAX_PLAINTEXT_BYTES,
+    batching: false,
+    maxCiphertextBytes: (plaintextBytes: number) => plaintextBytes + CIPHERTEXT_OVERHEAD_BYTES,
+    // The key reference is the ARN of the key that encrypted.
+    maxKeyRefBytes: MAX_KEY_ARN_BYTES,
+  } as const;
   readonly #options: AwsKmsOptions;
   readonly #context: ProviderContext;
   readonly #labels: { readonly provider: string };

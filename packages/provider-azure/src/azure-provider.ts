@@ -114,6 +114,10 @@ export class AzureKeyProvider implements KeyProvider {
     return {
       batching: false,
       maxPlaintextBytes: maxPlaintextBytes(this.#current?.bits ?? 2048, this.#options.algorithm),
+      // A wrapped key is as long as the RSA modulus, whatever the plaintext (2048 bits until the key is read).
+      maxCiphertextBytes: () => (this.#current?.bits ?? 2048) / 8,
+      // `<key name>/<key version>/<algorithm>`; Key Vault and Managed HSM key versions are 32 characters.
+      maxKeyRefBytes: this.#options.keyName.length + 1 + 32 + 1 + this.#options.algorithm.length,
     };
   }
 

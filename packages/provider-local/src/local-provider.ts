@@ -9,6 +9,7 @@ import {
   type DecryptInput,
   type EncryptResult,
   type KeyProvider,
+  type ProviderCapabilities,
   type ProviderContext,
   type ProviderStatus,
   type RequestContext,
@@ -40,7 +41,14 @@ function associatedData(keyRef: string): Buffer {
  * the ring in memory: they keep working while the file is unreadable.
  */
 export class LocalKeyProvider implements KeyProvider {
-  readonly capabilities = { batching: false } as const;
+  get capabilities(): ProviderCapabilities {
+    return {
+      batching: false,
+      maxCiphertextBytes: (plaintextBytes) => NONCE_BYTES + plaintextBytes + TAG_BYTES,
+      // The key reference is the current key's name.
+      maxKeyRefBytes: Buffer.byteLength(this.#ring.current),
+    };
+  }
   readonly #file: string;
   readonly #context: ProviderContext;
   #ring: KeyRing;

@@ -11,6 +11,7 @@ import {
   type RequestContext,
 } from '@trousseau/core';
 import { AgentAuth } from './agent-auth.js';
+import { maxTransitCiphertextBytes } from './ciphertext-size.js';
 import { ciphertextVersion, type KeyIdentity } from './key-state.js';
 import { KeyWatch } from './key-watch.js';
 import type { VaultOptions } from './options.js';
@@ -77,7 +78,12 @@ export class VaultKeyProvider implements KeyProvider {
       transit: this.#transit,
       keyPath,
     });
-    this.capabilities = { batching: options.batching.enabled };
+    this.capabilities = {
+      batching: options.batching.enabled,
+      maxCiphertextBytes: maxTransitCiphertextBytes,
+      // The Transit ciphertext names its key version: no key reference.
+      maxKeyRefBytes: 0,
+    };
   }
 
   /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { encodeEnvelope } from '@trousseau/core';
+import { encodeEnvelope, sealReplicatedEnvelope } from '@trousseau/core';
 import { classifyStoredValue } from '../src/etcd-report/stored-value.js';
 
 // The edges of reading kube-apiserver's stored values by prefix; the real formats, written into a real
@@ -33,6 +34,38 @@ describe('classifyStoredValue', () => {
         // SHA-256("vault:k:3") starts 6ec66691ba238f45.
         copies: [{ instance: 'vault-a', keyIdDigest: '6ec66691ba238f45', keyRef: '' }],
       },
+    });
+  });
+
+  it('names every copy of a replicated (version 4) envelope, in order, with its key-id digest', () => {
+    const replicated = sealReplicatedEnvelope(
+      'trousseau-replicated:2:00',
+      [
+        { instance: 'vault-a', keyId: 'vault:k:3', payload: Buffer.from('vault:v3:abc') },
+        {
+          instance: 'aws-b',
+          keyId: 'aws:k',
+          keyRef: 'arn:aws:kms:eu-west-1:111122223333:key/k',
+          payload: Buffer.alloc(40, 1),
+        },
+      ],
+      Buffer.alloc(32, 2),
+    );
+    const stored = classifyStoredValue(
+      value('k8s:enc:kms:v1:p:', Buffer.of(0, replicated.length), replicated),
+    );
+    assert.deepEqual(stored.plugin, {
+      format: 'trousseau',
+      envelopeVersion: 4,
+      keyIdDigest: createHash('sha256').update('trousseau-replicated:2:00').digest('hex').slice(0, 16),
+      copies: [
+        { instance: 'vault-a', keyIdDigest: '6ec66691ba238f45', keyRef: '' },
+        {
+          instance: 'aws-b',
+          keyIdDigest: createHash('sha256').update('aws:k').digest('hex').slice(0, 16),
+          keyRef: 'arn:aws:kms:eu-west-1:111122223333:key/k',
+        },
+      ],
     });
   });
 

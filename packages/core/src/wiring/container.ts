@@ -1,7 +1,7 @@
 import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { Broker } from '../broker.js';
 import { systemClock } from '../clock.js';
-import { encryptingProvider, type LoadedConfig, type ProviderEntry } from '../config.js';
+import { encryptingProviders, type LoadedConfig, type ProviderEntry } from '../config.js';
 import { isKnownErrorCode } from '../error-codes.js';
 import { toTrousseauError, TrousseauError } from '../errors.js';
 import { KmsGrpcServer } from '../grpc/kms-grpc-server.js';
@@ -106,7 +106,8 @@ export function createTrousseauContainer(inputs: ContainerInputs): DependencyCon
     return new Broker({
       providers: resolve(TOKENS.providers),
       monitor: resolve(TOKENS.healthMonitor),
-      encryptWith: encryptingProvider(config).name,
+      encryptWith: encryptingProviders(config),
+      ...(config.minCopies === undefined ? {} : { minCopies: config.minCopies }),
       maxPlaintextBytes: config.kms.maxPlaintextBytes,
       envelopeVersion: config.kms.envelopeVersion,
       logger: resolve(TOKENS.logger),

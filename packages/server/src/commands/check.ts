@@ -88,7 +88,7 @@ export function registerCheck(program: Command): void {
       try {
         for (const name of server.broker.providerNames) {
           const entry = loaded.config.providers.find((provider) => provider.name === name);
-          const role = name === server.broker.encryptWith ? ', encrypts' : '';
+          const role = server.broker.encryptingProviders.includes(name) ? ', encrypts' : '';
           const scope = createRequestScope({
             uid: `check-${name}`,
             deadline: Date.now() + Number(options.timeout),
@@ -111,8 +111,13 @@ export function registerCheck(program: Command): void {
       } finally {
         await server.broker.close();
       }
+      // Replicated encryption: the copies of a data key must fit KMS v2's 1024 bytes together.
+      const sizeProblem = server.broker.replicationSizeProblem();
+      if (sizeProblem !== undefined) {
+        out(`  ✘ encryptWith ${server.broker.encryptingProviders.join(' + ')}: ${sizeProblem}`);
+      }
       const total = server.broker.providerNames.length;
       out(failed === 0 ? `all ${total} provider(s) OK` : `${failed} of ${total} provider(s) failed`);
-      if (failed > 0) process.exitCode = 1;
+      if (failed > 0 || sizeProblem !== undefined) process.exitCode = 1;
     });
 }

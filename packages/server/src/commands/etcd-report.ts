@@ -59,7 +59,7 @@ export function registerEtcdReport(program: Command): void {
     )
     .option(
       '--require-key-id <id>',
-      'exit 1 unless every object is under this key id (KMS v2 key_id, or a copy made under it; repeatable)',
+      'exit 1 unless every object is under this key id (KMS v2 key_id, a replicated key id, or a copy made under it; repeatable)',
       collect,
       [],
     )

@@ -27,6 +27,8 @@ interface CiphertextGroup {
   readonly format: 'trousseau' | 'trousseau-unreadable' | 'other';
   readonly envelopeVersion?: number;
   readonly copies?: readonly EnvelopeCopy[];
+  /** Version 4: the digest of the replicated key id. */
+  readonly keyIdDigest?: string;
   readonly problem?: string;
   /** KMS v2 only: the key_id stored with the object. */
   readonly kmsKeyId?: string;
@@ -101,7 +103,9 @@ function requirementsOf(request: ReportRequest): Requirement[] {
       return {
         label: `key id "${keyId}" (digest ${digest})`,
         met: (stored: StoredValue) =>
-          stored.kmsKeyId === keyId || copiesOf(stored).some((copy) => copy.keyIdDigest === digest),
+          stored.kmsKeyId === keyId ||
+          (stored.plugin?.format === 'trousseau' && stored.plugin.keyIdDigest === digest) ||
+          copiesOf(stored).some((copy) => copy.keyIdDigest === digest),
       };
     }),
   ];
@@ -131,7 +135,11 @@ function ciphertextGroupOf(
   const identity = {
     format: plugin.format,
     ...(plugin.format === 'trousseau'
-      ? { envelopeVersion: plugin.envelopeVersion, copies: plugin.copies }
+      ? {
+          envelopeVersion: plugin.envelopeVersion,
+          copies: plugin.copies,
+          ...(plugin.keyIdDigest === undefined ? {} : { keyIdDigest: plugin.keyIdDigest }),
+        }
       : {}),
     ...(plugin.format === 'trousseau-unreadable' ? { problem: plugin.problem } : {}),
     ...(stored.kmsKeyId === undefined ? {} : { kmsKeyId: stored.kmsKeyId }),

@@ -1,4 +1,10 @@
-import { decodeEnvelope, ENVELOPE_MAGIC, isTrousseauError } from '@trousseau/core';
+import {
+  decodeEnvelope,
+  decodeReplicatedEnvelope,
+  ENVELOPE_MAGIC,
+  isReplicatedEnvelope,
+  isTrousseauError,
+} from '@trousseau/core';
 import { decodeEncryptedObject } from './encrypted-object.js';
 
 /**
@@ -25,6 +31,8 @@ export type PluginCiphertext =
       readonly format: 'trousseau';
       readonly envelopeVersion: number;
       readonly copies: readonly EnvelopeCopy[];
+      /** Version 4: hex of the digest of the replicated key id Encrypt returned (each copy has its own). */
+      readonly keyIdDigest?: string;
     }
   /** Starts like a Trousseau envelope but does not decode: damaged, or from a newer Trousseau. */
   | { readonly format: 'trousseau-unreadable'; readonly problem: string }
@@ -63,6 +71,19 @@ function readPluginCiphertext(ciphertext: Uint8Array): PluginCiphertext {
   const bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
   if (!bytes.subarray(0, ENVELOPE_MAGIC.length).equals(ENVELOPE_MAGIC)) return { format: 'other' };
   try {
+    if (isReplicatedEnvelope(bytes)) {
+      const envelope = decodeReplicatedEnvelope(bytes);
+      return {
+        format: 'trousseau',
+        envelopeVersion: envelope.version,
+        keyIdDigest: Buffer.from(envelope.keyIdDigest).toString('hex'),
+        copies: envelope.copies.map((copy) => ({
+          instance: copy.instance,
+          keyIdDigest: Buffer.from(copy.keyIdDigest).toString('hex'),
+          keyRef: copy.keyRef,
+        })),
+      };
+    }
     const envelope = decodeEnvelope(bytes);
     return {
       format: 'trousseau',
