@@ -4,6 +4,7 @@ import { BINDING_KEY_BYTES, bindPlaintext } from './envelope.js';
 import { isKnownErrorCode, type ErrorCode } from './error-codes.js';
 import { TrousseauError, toTrousseauError } from './errors.js';
 import type { HealthMonitor } from './health-monitor.js';
+import { LogRateLimit } from './log-limit.js';
 import type { Logger } from './logger.js';
 import type { Counter, Metrics } from './metrics.js';
 import type { KeyProvider, RequestContext } from './provider.js';
@@ -26,6 +27,8 @@ const DATA_KEY_BYTES = 32;
 const DEFAULT_MAX_KEY_REF_BYTES = 255;
 /** Once the policy is met, copies still in flight get at most this long (and half the time left). */
 const MAX_STRAGGLER_WAIT_MS = 1_000;
+/** A degraded encrypt or a failover warns at most once this often per kind; the rest are counted. */
+const WARNING_INTERVAL_MS = 10_000;
 
 /** What an instrumented provider call looks like: the broker's, with its metrics and logs per call. */
 type ProviderCall = <T>(
@@ -115,6 +118,7 @@ export class Replication {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #copies: Counter<'provider' | 'operation' | 'result'>;
+  readonly #warnings: LogRateLimit;
 
   constructor(options: ReplicationOptions) {
     this.#names = options.names;
@@ -124,6 +128,7 @@ export class Replication {
     this.#call = options.call;
     this.#logger = options.logger;
     this.#clock = options.clock;
+    this.#warnings = new LogRateLimit({ intervalMs: WARNING_INTERVAL_MS, clock: options.clock });
     this.#copies = options.metrics.counter({
       name: 'replicated_copies_total',
       help: 'Copies of data keys in replicated envelopes by provider instance: encrypt written or missing, decrypt opened or failed over',
@@ -244,12 +249,17 @@ export class Replication {
       for (const copy of made) this.#monitor.noteKeyId(copy.instance, copy.keyId, ticket);
       const keyId = this.keyId();
       if (keyId === undefined) throw new TrousseauError('TROUSSEAU_ERR_INTERNAL', 'no key id after encrypt');
-      if (missing.length > 0) {
+      const admitted =
+        missing.length > 0
+          ? this.#warnings.admit(`missing\0${missing.map((outcome) => outcome.name).join('\0')}`)
+          : undefined;
+      if (admitted !== undefined) {
         request.logger.warn(
           {
             copies: made.map((copy) => copy.instance),
             missing: missing.map((outcome) => outcome.name),
             minCopies: this.#minCopies,
+            suppressedSinceLast: admitted.suppressed,
           },
           'encrypted with fewer copies than providers listed',
         );
@@ -359,9 +369,12 @@ export class Replication {
         );
         const plaintext = openReplicatedEnvelope(envelope, decrypted);
         this.#copies.add({ provider: copy.instance, operation: 'decrypt', result: 'opened' });
-        if (failures.length > 0) {
+        const failedOver = failures.map((failure) => failure.name);
+        const admitted =
+          failures.length > 0 ? this.#warnings.admit(`failover\0${failedOver.join('\0')}`) : undefined;
+        if (admitted !== undefined) {
           request.logger.warn(
-            { provider: copy.instance, failedOver: failures.map((failure) => failure.name) },
+            { provider: copy.instance, failedOver, suppressedSinceLast: admitted.suppressed },
             'decrypted with a later copy',
           );
         }

@@ -4,14 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { decodeReplicatedEnvelope, digestKeyId, parseConfig, silentLogger } from '@trousseau/core';
+import { decodeReplicatedEnvelope, digestKeyId, parseConfig } from '@trousseau/core';
 import { KmsClient } from '@trousseau/core/grpc';
 import { registerValue, TOKENS } from '@trousseau/core/wiring';
 import { waitUntil } from '@trousseau/testing';
 import { startAwsKmsForProvider, type AwsKmsEmulator } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider, type AzureKeyVaultEmulator } from '@trousseau/testing/azure';
 import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
-import { createServerContainer, TrousseauServer } from '../src/index.js';
+import { Writable } from 'node:stream';
+import { createLogger, createServerContainer, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
 // Replicated encryption end to end: a real Trousseau serving KMS v2 on a socket, each data key wrapped by
@@ -76,6 +77,8 @@ interface Plugin {
   readonly client: KmsClient;
   /** Checks every provider now (instead of waiting for the health interval). */
   refresh(): Promise<void>;
+  /** Every JSON log line written so far. */
+  logs(): Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -97,7 +100,17 @@ async function serve(
     join(dir, 'config.yaml'),
     dir,
   );
-  const container = createServerContainer({ loaded, logger: silentLogger });
+  let log = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      log += chunk.toString();
+      callback();
+    },
+  });
+  const container = createServerContainer({
+    loaded,
+    logger: createLogger({ level: 'info', format: 'json', destination: sink }),
+  });
   registerValue(container, TOKENS.env, { ...process.env, ...backends.env });
   const server = await TrousseauServer.fromContainer(container);
   try {
@@ -111,6 +124,11 @@ async function serve(
     server,
     client,
     refresh: () => server.broker.refreshHealth(),
+    logs: () =>
+      log
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
     async close() {
       client.close();
       await server.close();
@@ -280,6 +298,18 @@ describe('replicated encryption over Vault and AWS KMS (two real providers)', ()
       );
       assert.deepEqual(Buffer.from(decrypted.plaintext), dek);
       assert.ok(backends.vault.received > vaultReceived, 'the Vault copy was tried first');
+      // Logged per copy: Vault's failure, then the copy that opened it.
+      const lines = plugin.logs();
+      assert.ok(lines.some((line) => line['msg'] === 'decrypt failed' && line['provider'] === 'vault-a'));
+      assert.ok(
+        lines.some(
+          (line) =>
+            line['msg'] === 'decrypted with a later copy' &&
+            line['provider'] === 'aws-b' &&
+            JSON.stringify(line['failedOver']) === '["vault-a"]',
+        ),
+      );
+      assert.ok(!JSON.stringify(lines).includes(dek.toString('base64')), 'no data key in the log');
       assert.equal(
         await metric(
           plugin,
@@ -344,6 +374,15 @@ describe('replicated encryption with minCopies, and a key deleted for good', () 
       assert.deepEqual(
         envelope.copies.map((copy) => copy.instance),
         ['vault-a'],
+      );
+      assert.ok(
+        plugin
+          .logs()
+          .some(
+            (line) =>
+              line['msg'] === 'encrypted with fewer copies than providers listed' &&
+              JSON.stringify(line['missing']) === '["aws-b"]',
+          ),
       );
       const decrypted = await plugin.client.decrypt({
         ciphertext: encrypted.ciphertext,
