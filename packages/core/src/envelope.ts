@@ -1,5 +1,6 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { TrousseauError } from './errors.js';
+import { randomPool } from './random-pool.js';
 
 /**
  * The stored-ciphertext envelope. This is a forever-format: etcd keeps these bytes for years, so never
@@ -87,32 +88,41 @@ export function digestKeyId(keyId: string): Uint8Array {
 }
 
 /**
- * Whether `keyId` is the key id the envelope was made under. Never caches: the key id comes from the
- * caller, who could otherwise fill the cache with values of its choosing.
+ * Whether `keyId` is the key id the envelope was made under. The caller's key id never enters the cache
+ * (it could otherwise fill it with values of its choosing); one a provider returned is looked up there, so
+ * the usual Decrypt, which sends back the key id Encrypt returned, hashes nothing.
  */
 export function envelopeHasKeyId(envelope: Envelope, keyId: string): boolean {
-  return Buffer.from(sha256Prefix(keyId)).equals(envelope.keyIdDigest);
+  const digest = digestCache.get(keyId) ?? sha256Prefix(keyId);
+  return Buffer.compare(digest, envelope.keyIdDigest) === 0;
 }
 
+/**
+ * Headers already written, by version, instance, key reference and key id: a provider answers with the
+ * same few for every call, and each took a validation and five small buffers to build. Only headers that
+ * passed validation are kept; the bound, as for digests, only guards against a provider minting many.
+ */
+const headerCache = new Map<string, Buffer>();
+const MAX_CACHED_HEADERS = 1024;
+
+/** The header of an envelope (every byte before the payload); the result is shared: never write to it. */
 function header(version: EnvelopeVersion, fields: EnvelopeFields): Buffer {
+  const keyRefText = fields.keyRef ?? '';
+  const cacheKey = `${version}\0${fields.instance}\0${keyRefText}\0${fields.keyId}`;
+  const cached = headerCache.get(cacheKey);
+  if (cached !== undefined) return cached;
   if (!INSTANCE_NAME_PATTERN.test(fields.instance)) {
     throw new TrousseauError('TROUSSEAU_ERR_INTERNAL', `invalid provider instance name "${fields.instance}"`);
   }
   const name = Buffer.from(fields.instance, 'ascii');
-  const keyRef = Buffer.from(fields.keyRef ?? '', 'utf8');
+  const keyRef = Buffer.from(keyRefText, 'utf8');
   if (keyRef.length > MAX_KEY_REF_BYTES) {
     throw new TrousseauError(
       'TROUSSEAU_ERR_PROVIDER_INTERNAL',
       `provider instance "${fields.instance}" returned a key reference of ${keyRef.length} bytes (at most ${MAX_KEY_REF_BYTES})`,
     );
   }
-  if (fields.payload.length === 0) {
-    throw new TrousseauError(
-      'TROUSSEAU_ERR_PROVIDER_INTERNAL',
-      `provider instance "${fields.instance}" returned an empty ciphertext`,
-    );
-  }
-  return Buffer.concat([
+  const bytes = Buffer.concat([
     ENVELOPE_MAGIC,
     Buffer.of(version, name.length),
     name,
@@ -120,11 +130,25 @@ function header(version: EnvelopeVersion, fields: EnvelopeFields): Buffer {
     Buffer.of(keyRef.length),
     keyRef,
   ]);
+  if (headerCache.size >= MAX_CACHED_HEADERS) headerCache.clear();
+  headerCache.set(cacheKey, bytes);
+  return bytes;
+}
+
+function assertPayload(fields: EnvelopeFields): void {
+  if (fields.payload.length === 0) {
+    throw new TrousseauError(
+      'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+      `provider instance "${fields.instance}" returned an empty ciphertext`,
+    );
+  }
 }
 
 /** Writes a version 1 envelope: read by every Trousseau, but its header is not authenticated. */
 export function encodeEnvelope(fields: EnvelopeFields): Buffer {
-  return Buffer.concat([header(1, fields), fields.payload]);
+  const head = header(1, fields);
+  assertPayload(fields);
+  return Buffer.concat([head, fields.payload]);
 }
 
 /** What the provider encrypts for a version 2 envelope, and the binding key inside it. */
@@ -135,15 +159,21 @@ export interface BoundPlaintext {
   readonly bindingKey: Buffer;
 }
 
-/** Prepends a fresh binding key to `plaintext`, for a version 2 envelope. */
+/**
+ * Prepends a fresh binding key (or the one given) to `plaintext`, for a version 2 envelope. The key is a
+ * buffer of its own, not a view of the bound plaintext: a provider may scrub what it was asked to encrypt.
+ */
 export function bindPlaintext(
   plaintext: Uint8Array,
-  bindingKey = randomBytes(BINDING_KEY_BYTES),
+  bindingKey: Buffer = randomPool.bytes(BINDING_KEY_BYTES),
 ): BoundPlaintext {
   if (bindingKey.length !== BINDING_KEY_BYTES) {
     throw new TrousseauError('TROUSSEAU_ERR_INTERNAL', `a binding key is ${BINDING_KEY_BYTES} bytes`);
   }
-  return { plaintext: Buffer.concat([bindingKey, plaintext]), bindingKey };
+  const bound = Buffer.allocUnsafe(BINDING_KEY_BYTES + plaintext.length);
+  bindingKey.copy(bound, 0);
+  bound.set(plaintext, BINDING_KEY_BYTES);
+  return { plaintext: bound, bindingKey };
 }
 
 function tagOf(bindingKey: Uint8Array, authenticated: Uint8Array): Buffer {
@@ -155,8 +185,15 @@ function tagOf(bindingKey: Uint8Array, authenticated: Uint8Array): Buffer {
  * header, the payload, then the tag made with the binding key over all of them.
  */
 export function sealEnvelope(fields: EnvelopeFields, bindingKey: Uint8Array): Buffer {
-  const authenticated = Buffer.concat([header(2, fields), fields.payload]);
-  return Buffer.concat([authenticated, tagOf(bindingKey, authenticated)]);
+  const head = header(2, fields);
+  assertPayload(fields);
+  const end = head.length + fields.payload.length;
+  const out = Buffer.allocUnsafe(end + TAG_BYTES);
+  head.copy(out, 0);
+  out.set(fields.payload, head.length);
+  const authenticated = out.subarray(0, end);
+  tagOf(bindingKey, authenticated).copy(out, end);
+  return out;
 }
 
 function malformed(reason: string): TrousseauError {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import {
@@ -16,6 +16,7 @@ import {
 } from '@trousseau/core';
 import { z } from 'zod';
 import { createKeyRingFile, keyRingPermissionProblem, readKeyRing, type KeyRing } from './key-ring.js';
+import { NoncePool } from './nonce-pool.js';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -32,6 +33,13 @@ export type LocalOptions = z.infer<typeof localOptionsSchema>;
 /** The associated data binds each ciphertext to the key name it claims. */
 function associatedData(keyRef: string): Buffer {
   return Buffer.from(`trousseau-local/v1/${keyRef}`, 'utf8');
+}
+
+/** What a key of the ring gives every call: worked out once per key and ring, not per call. */
+interface KeyUse {
+  readonly material: Buffer;
+  readonly keyId: string;
+  readonly associatedData: Buffer;
 }
 
 /**
@@ -52,6 +60,9 @@ export class LocalKeyProvider implements KeyProvider {
   readonly #file: string;
   readonly #context: ProviderContext;
   #ring: KeyRing;
+  /** Per key name of `#ring`, filled as keys are used; replaced with the ring. */
+  #keyUses = new Map<string, KeyUse>();
+  readonly #nonces = new NoncePool();
   #fileVersion: string;
   /** The re-read of the file in progress, shared by concurrent status checks. */
   #reload: Promise<void> | undefined;
@@ -88,6 +99,18 @@ export class LocalKeyProvider implements KeyProvider {
     return `local:${keyRef}:${keyIdDigest([keyRef, material.toString('base64')])}`;
   }
 
+  /** The key named `keyRef` in the ring in use, or undefined when the ring has no such key. */
+  #keyUse(keyRef: string): KeyUse | undefined {
+    let use = this.#keyUses.get(keyRef);
+    if (use === undefined) {
+      const material = this.#ring.keys.get(keyRef);
+      if (material === undefined) return undefined;
+      use = { material, keyId: this.#keyId(keyRef, material), associatedData: associatedData(keyRef) };
+      this.#keyUses.set(keyRef, use);
+    }
+    return use;
+  }
+
   /** Refuses a call after close, and one whose caller has already gone or run out of time. */
   #assertCallable(request: RequestContext, what: string): void {
     if (this.#closed) throw new TrousseauError('TROUSSEAU_ERR_SHUTTING_DOWN', 'local provider is closed');
@@ -97,23 +120,23 @@ export class LocalKeyProvider implements KeyProvider {
   async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
     this.#assertCallable(request, 'local encrypt');
     const keyRef = this.#ring.current;
-    const key = this.#ring.keys.get(keyRef);
+    const key = this.#keyUse(keyRef);
     if (key === undefined)
       throw new TrousseauError('TROUSSEAU_ERR_PROVIDER_KEY_GONE', `current key "${keyRef}" is missing`);
-    const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    cipher.setAAD(associatedData(keyRef));
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return {
-      ciphertext: Buffer.concat([nonce, body, cipher.getAuthTag()]),
-      keyId: this.#keyId(keyRef, key),
-      keyRef,
-    };
+    // nonce | ciphertext | tag, written into one buffer (GCM's final() adds no bytes).
+    const out = Buffer.allocUnsafe(NONCE_BYTES + plaintext.length + TAG_BYTES);
+    this.#nonces.fill(out, 0, NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key.material, out.subarray(0, NONCE_BYTES));
+    cipher.setAAD(key.associatedData);
+    let at = NONCE_BYTES + cipher.update(plaintext).copy(out, NONCE_BYTES);
+    at += cipher.final().copy(out, at);
+    at += cipher.getAuthTag().copy(out, at);
+    return { ciphertext: out.subarray(0, at), keyId: key.keyId, keyRef };
   }
 
   async decrypt(input: DecryptInput, request: RequestContext): Promise<Uint8Array> {
     this.#assertCallable(request, 'local decrypt');
-    const key = this.#ring.keys.get(input.keyRef);
+    const key = this.#keyUse(input.keyRef);
     if (key === undefined) {
       // The key was removed from the ring (or never in it): what it encrypted cannot be read until the
       // ring holds it again.
@@ -130,15 +153,16 @@ export class LocalKeyProvider implements KeyProvider {
       input.ciphertext.byteOffset,
       input.ciphertext.byteLength,
     );
-    const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));
-    decipher.setAAD(associatedData(input.keyRef));
+    const decipher = createDecipheriv('aes-256-gcm', key.material, data.subarray(0, NONCE_BYTES));
+    decipher.setAAD(key.associatedData);
     decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    let plaintext: Buffer | undefined;
     try {
-      return Buffer.concat([
-        decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)),
-        decipher.final(),
-      ]);
+      plaintext = decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES));
+      // GCM's final() adds no bytes; it checks the tag. Nothing is returned before it has.
+      decipher.final();
     } catch (error) {
+      plaintext?.fill(0);
       throw new TrousseauError(
         'TROUSSEAU_ERR_CIPHERTEXT_INVALID',
         'ciphertext failed authentication (tampered, or not made with this key)',
@@ -147,6 +171,7 @@ export class LocalKeyProvider implements KeyProvider {
         },
       );
     }
+    return plaintext;
   }
 
   /**
@@ -179,15 +204,16 @@ export class LocalKeyProvider implements KeyProvider {
     const ring = await readKeyRing(this.#file);
     if (this.#closed) return;
     this.#ring = ring;
+    this.#keyUses = new Map();
     this.#fileVersion = version;
     this.#context.logger.info({ keyFile: this.#file, current: ring.current }, 'reloaded local key ring');
   }
 
   #currentKeyId(): string {
-    const key = this.#ring.keys.get(this.#ring.current);
+    const key = this.#keyUse(this.#ring.current);
     if (key === undefined)
       throw new TrousseauError('TROUSSEAU_ERR_INTERNAL', 'key ring without its current key');
-    return this.#keyId(this.#ring.current, key);
+    return key.keyId;
   }
 
   async close(): Promise<void> {
