@@ -55,6 +55,8 @@ export class HealthMonitor {
   readonly #clock: Clock;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  /** The round after the running one, for callers who asked while it ran. */
+  #next: Promise<void> | undefined;
   #stopped = false;
 
   constructor(options: {
@@ -109,14 +111,25 @@ export class HealthMonitor {
     this.#timer.unref();
   }
 
-  /** Checks every provider now; concurrent callers share one round. */
+  /**
+   * Checks every provider, in a round that begins now or later: a caller who changed something (or saw a
+   * provider fail) must get an answer that reflects it. A round already running may have asked before
+   * that, so a caller arriving meanwhile gets the next round, which everyone arriving meanwhile shares.
+   */
   refresh(): Promise<void> {
-    this.#running ??= Promise.all([...this.#providers].map(([name, provider]) => this.#check(name, provider)))
-      .then(() => undefined)
-      .finally(() => {
-        this.#running = undefined;
-      });
-    return this.#running;
+    if (this.#running === undefined) {
+      this.#running = Promise.all([...this.#providers].map(([name, provider]) => this.#check(name, provider)))
+        .then(() => undefined)
+        .finally(() => {
+          this.#running = undefined;
+        });
+      return this.#running;
+    }
+    this.#next ??= this.#running.then(() => {
+      this.#next = undefined;
+      return this.refresh();
+    });
+    return this.#next;
   }
 
   /** A ticket for an observation of a key id that begins now. */

@@ -159,3 +159,50 @@ describe('health monitor: the key is gone', () => {
     assert.equal(lastHealthy(), Date.UTC(2030, 0, 1, 12, 2, 0) / 1000);
   });
 });
+
+describe('health monitor: refresh', () => {
+  it('answers a refresh asked during a round with a round that began after it', async () => {
+    const provider = new StatusProvider();
+    const monitor = monitorOf(provider);
+    let releaseFirst: () => void = () => undefined;
+    let checks = 0;
+    provider.answer = () => {
+      checks += 1;
+      // The first round asks while the key is still there, and is held until the key is gone.
+      if (checks === 1) {
+        return new Promise((resolve) => {
+          releaseFirst = () => resolve({ healthy: true, keyId: 'key-A' });
+        });
+      }
+      return Promise.resolve({
+        healthy: false,
+        reason: 'key deleted',
+        code: 'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+      });
+    };
+    const first = monitor.refresh();
+    // The key is deleted now, while the first round waits; two callers ask to know.
+    const second = monitor.refresh();
+    const third = monitor.refresh();
+    assert.equal(second, third, 'callers arriving during a round share the next one');
+    releaseFirst();
+    await first;
+    await Promise.all([second, third]);
+    assert.equal(checks, 2);
+    assert.equal(monitor.get('p')?.state, 'unhealthy');
+    assert.equal(monitor.get('p')?.keyUnusable, true);
+  });
+
+  it('shares nothing once a round is over: the next refresh checks again', async () => {
+    const provider = new StatusProvider();
+    let checks = 0;
+    provider.answer = async () => {
+      checks += 1;
+      return { healthy: true, keyId: 'key-A' };
+    };
+    const monitor = monitorOf(provider);
+    await monitor.refresh();
+    await monitor.refresh();
+    assert.equal(checks, 2);
+  });
+});

@@ -253,8 +253,10 @@ export class AwsKmsProvider implements KeyProvider {
         `${what}: no time left before the caller's deadline`,
       );
     }
+    // AbortSignal.timeout takes whole milliseconds only (it throws on 9999.5), and the time left is often
+    // fractional: a deadline split between replicated copies. Rounded up, it never fires early.
     const signal = Number.isFinite(remaining)
-      ? AbortSignal.any([request.signal, AbortSignal.timeout(remaining)])
+      ? AbortSignal.any([request.signal, AbortSignal.timeout(Math.ceil(remaining))])
       : request.signal;
     const requestTimeout = Math.max(1, Math.min(this.#options.requestTimeoutMs, Math.ceil(remaining)));
     const startedAt = this.#context.clock.now();

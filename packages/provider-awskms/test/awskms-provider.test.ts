@@ -217,6 +217,37 @@ describe(`awskms provider (${BACKEND_KIND})`, () => {
     assert.equal(back.keyId, healthy.keyId);
   });
 
+  it('describes the key at the next Status once a call finds it gone, not a snapshot later', async () => {
+    const key = await backend.createKey();
+    // A snapshot that would stay fresh for an hour: only what a call saw can make Status look again.
+    const instance = await open({ keyId: key.keyId, statusRefreshSeconds: 3_600 });
+    assert.ok((await instance.status(ctx())).healthy);
+    const sealed = await instance.encrypt(randomBytes(32), ctx());
+    await backend.scheduleKeyDeletion(key.keyId);
+    assert.ok((await instance.status(ctx())).healthy, 'the snapshot: nothing has failed yet');
+    await expectCode(
+      instance.decrypt({ ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' }, ctx()),
+      'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+    );
+    const gone = await instance.status(ctx());
+    assert.ok(!gone.healthy);
+    assert.equal(gone.code, 'TROUSSEAU_ERR_PROVIDER_KEY_GONE');
+    assert.match(gone.reason, /PendingDeletion/);
+  });
+
+  it('takes a deadline that is not a whole millisecond away (a replicated copy gets half of what is left)', async () => {
+    const key = await backend.createKey();
+    const instance = await open({ keyId: key.keyId });
+    // AbortSignal.timeout throws on a fractional delay; every call here once failed with that, as INTERNAL.
+    const sealed = await instance.encrypt(randomBytes(32), ctx(4_999.5));
+    const opened = await instance.decrypt(
+      { ciphertext: sealed.ciphertext, keyRef: sealed.keyRef ?? '' },
+      ctx(2_499.25),
+    );
+    assert.equal(opened.length, 32);
+    assert.ok((await instance.status(ctx(999.75))).healthy);
+  });
+
   it('reports a missing key as unusable, and recovers once the alias exists', async () => {
     const alias = `alias/trousseau-missing-${randomBytes(4).toString('hex')}`;
     const instance = await open({ keyId: alias });

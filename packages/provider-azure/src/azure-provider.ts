@@ -232,7 +232,10 @@ export class AzureKeyProvider implements KeyProvider {
   ): Promise<T> {
     const signal = Number.isFinite(request.deadline)
       ? request.signal
-      : AbortSignal.any([request.signal, AbortSignal.timeout(this.#options.timeoutSeconds * 1000)]);
+      : AbortSignal.any([
+          request.signal,
+          AbortSignal.timeout(Math.ceil(this.#options.timeoutSeconds * 1000)),
+        ]);
     const started = this.#context.clock.now();
     let outcome: Outcome = 'OK';
     try {

@@ -17,7 +17,8 @@ export class SharedWork<T> {
   #run: Run<T> | undefined;
 
   constructor(timeoutMs: number) {
-    this.#timeoutMs = timeoutMs;
+    // Whole milliseconds: AbortSignal.timeout throws on a fraction (a timeoutSeconds of 0.0015, say).
+    this.#timeoutMs = Math.ceil(timeoutMs);
   }
 
   /** Waits for the work in progress, or starts it; `start` gets the signal that ends it. */
