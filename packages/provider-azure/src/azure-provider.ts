@@ -27,6 +27,9 @@ import { azureKeyId, encodeKeyRef, maxPlaintextBytes, parseKeyRef } from './key-
 import { SharedWork } from './shared-work.js';
 import type { AzureOptions } from './options.js';
 
+/** Cryptography clients kept at once, one per key version in use (a handful after years of rotations). */
+const MAX_CRYPTO_CLIENTS = 64;
+
 /** What the provider knows of the key version new data keys are wrapped with. */
 interface KeyState {
   readonly version: string;
@@ -358,6 +361,13 @@ export class AzureKeyProvider implements KeyProvider {
     let crypto = clients.crypto.get(id);
     if (crypto === undefined) {
       crypto = clients.keyClient.getCryptographyClient(keyName, { keyVersion: version });
+      // The key reference comes from the stored ciphertext, which a caller of the socket chooses: keep a
+      // bounded number of clients, dropping the oldest, so that forged references cannot grow memory
+      // without end (packages/server/test/abuse/forged-key-references.test.ts).
+      if (clients.crypto.size >= MAX_CRYPTO_CLIENTS) {
+        const oldest = clients.crypto.keys().next();
+        if (oldest.done !== true) clients.crypto.delete(oldest.value);
+      }
       clients.crypto.set(id, crypto);
     }
     return crypto;

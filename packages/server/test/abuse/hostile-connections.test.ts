@@ -4,7 +4,7 @@ import { KmsClient } from '@trousseau/core/grpc';
 import { startTestServer } from '../helpers.js';
 import type { ConnectionsReport } from './hostile-client.js';
 import { holdConnections } from './hostile-process.js';
-import { MiB, retainedBelow, retainedBytes } from './memory.js';
+import { heapCensus, MiB, retainedSince } from './memory.js';
 
 // Connections no apiserver makes, from a client in its own process, at three times the connection cap:
 // idle ones, ones that sent only the HTTP/2 preface, ones holding calls whose body never comes (half-open
@@ -27,9 +27,9 @@ describe('abuse: hostile connections at the cap', () => {
       try {
         assert.equal((await server.client.status()).healthz, 'ok');
         server.client.close();
-        const baseline = await retainedBytes();
+        const before = await heapCensus();
         const held = await holdConnections(server.socket, PER_KIND, STALLED_STREAMS_PER_CONNECTION);
-        const whileHeld = (await retainedBytes()) - baseline;
+        const whileHeld = (await heapCensus()).bytes - before.bytes;
 
         // A legitimate caller, dialled the way kube-apiserver before 1.32 dials, gets its answer at the cap.
         const legitimate = new KmsClient(server.socket, { authority: server.socket, timeoutMs: 20_000 });
@@ -54,9 +54,18 @@ describe('abuse: hostile connections at the cap', () => {
         assert.ok(stillOpen <= MAX_CONNECTIONS - 1, `${stillOpen} hostile connections were still open`);
         assert.equal(report.stalledStreams, PER_KIND * STALLED_STREAMS_PER_CONNECTION);
 
-        // Once the client is gone, the server holds what it held before (within 16 MiB).
-        const after = (await retainedBelow(baseline + 16 * MiB)) - baseline;
-        assert.ok(after < 16 * MiB, `retained ${(after / MiB).toFixed(1)} MiB more than before`);
+        // Once the client is gone, the server holds what it held before: within 16 MiB, and not one object
+        // per connection (120) or per stalled call (2,000) left.
+        const retained = await retainedSince(before, {
+          maxBytes: 16 * MiB,
+          maxInstances: 100,
+          timeoutMs: 60_000,
+        });
+        assert.deepEqual(retained.grown, [], 'objects kept per connection or call');
+        assert.ok(
+          retained.bytes < 16 * MiB,
+          `retained ${(retained.bytes / MiB).toFixed(1)} MiB more than before`,
+        );
         const again = new KmsClient(server.socket);
         try {
           assert.equal((await again.status()).healthz, 'ok');

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers.js';
 import { runHostileClient } from './hostile-process.js';
 import type { CaseResult } from './hostile-client.js';
-import { MiB, retainedBelow, retainedBytes } from './memory.js';
+import { heapCensus, MiB, retainedSince, type Retention } from './memory.js';
 
 // Requests no apiserver sends, from a client in its own process: bodies that are not protobuf, random
 // garbage, fields far past every limit. Each is answered with the status and Trousseau code the table
@@ -35,14 +35,15 @@ const EXPECTED: Readonly<Record<string, readonly [string, string]>> = {
 describe('abuse: hostile requests', () => {
   let t: TestServer;
   let results: CaseResult[] = [];
-  let growth = 0;
+  let retained: Retention = { bytes: 0, grown: [] };
   before(async () => {
     t = await startTestServer();
     // Warm every path once, so what is built on first use does not count as growth.
     await runHostileClient('requests', t.socket);
-    const baseline = await retainedBytes();
+    const before = await heapCensus();
     results = JSON.parse(await runHostileClient('requests', t.socket)) as CaseResult[];
-    growth = (await retainedBelow(baseline + 16 * MiB)) - baseline;
+    // 678 requests: nothing may be kept per request (100 instances of a class would be).
+    retained = await retainedSince(before, { maxBytes: 16 * MiB, maxInstances: 100 });
   });
   after(() => t.close());
 
@@ -81,7 +82,13 @@ describe('abuse: hostile requests', () => {
   });
 
   it('retains no more memory afterwards than before (within 16 MiB)', (t) => {
-    t.diagnostic(`retained ${(growth / MiB).toFixed(1)} MiB more after ${results.length} hostile requests`);
-    assert.ok(growth < 16 * MiB, `retained ${(growth / MiB).toFixed(1)} MiB more than before the abuse`);
+    t.diagnostic(
+      `retained ${(retained.bytes / MiB).toFixed(1)} MiB more after ${results.length} hostile requests`,
+    );
+    assert.deepEqual(retained.grown, [], 'objects kept per request');
+    assert.ok(
+      retained.bytes < 16 * MiB,
+      `retained ${(retained.bytes / MiB).toFixed(1)} MiB more than before the abuse`,
+    );
   });
 });
