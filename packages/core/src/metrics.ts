@@ -144,6 +144,24 @@ function declarationProblem(kind: Kind, options: HistogramOptions<string>): stri
   return undefined;
 }
 
+/**
+ * Whether a report's labels are exactly the declared ones, all strings: the question every report asks,
+ * answered without allocating (a report at each KMS call). {@link reportProblem} says what is wrong.
+ */
+function labelsMatch(labelNames: ReadonlySet<string>, labels: object): boolean {
+  let count = 0;
+  for (const name in labels) {
+    if (!Object.hasOwn(labels, name)) continue;
+    if (!labelNames.has(name)) return false;
+    count++;
+  }
+  if (count !== labelNames.size) return false;
+  for (const name of labelNames) {
+    if (typeof (labels as Record<string, unknown>)[name] !== 'string') return false;
+  }
+  return true;
+}
+
 function reportProblem(
   kind: Kind,
   labelNames: ReadonlySet<string>,
@@ -152,6 +170,18 @@ function reportProblem(
 ): string | undefined {
   if (typeof labels !== 'object' || labels === null || Array.isArray(labels))
     return 'the labels are not an object';
+  if (!labelsMatch(labelNames, labels)) {
+    const problem = labelsProblem(labelNames, labels);
+    if (problem !== undefined) return problem;
+  }
+  if (value === undefined) return undefined; // a gauge removal
+  if (typeof value !== 'number' || !Number.isFinite(value)) return 'the value is not a finite number';
+  if (kind === 'counter' && value < 0) return 'a counter cannot go down';
+  return undefined;
+}
+
+/** What is wrong with labels that do not match their declaration. */
+function labelsProblem(labelNames: ReadonlySet<string>, labels: object): string | undefined {
   const given = Object.keys(labels);
   const extra = given.filter((name) => !labelNames.has(name));
   if (extra.length > 0) return `labels not declared: ${extra.join(', ')}`;
@@ -161,9 +191,6 @@ function reportProblem(
     if (typeof (labels as Record<string, unknown>)[name] !== 'string')
       return `the value of label "${name}" is not a string`;
   }
-  if (value === undefined) return undefined; // a gauge removal
-  if (typeof value !== 'number' || !Number.isFinite(value)) return 'the value is not a finite number';
-  if (kind === 'counter' && value < 0) return 'a counter cannot go down';
   return undefined;
 }
 
@@ -223,8 +250,13 @@ class GuardedMetrics implements Metrics {
     try {
       report();
     } catch (error) {
-      this.#drop(metric, `the backend failed: ${messageOf(error)}`);
+      this.#backendFailed(metric, error);
     }
+  }
+
+  /** A backend call threw: the report is dropped. (The per-call reports inline the try, without a closure.) */
+  #backendFailed(metric: string, error: unknown): void {
+    this.#drop(metric, `the backend failed: ${messageOf(error)}`);
   }
 
   #declare<H extends Counter<string> | Histogram<string> | Gauge<string>>(
@@ -275,8 +307,15 @@ class GuardedMetrics implements Metrics {
       (labelNames, inner) => ({
         add: (labels, value = 1) => {
           const problem = reportProblem('counter', labelNames, labels, value);
-          if (problem === undefined) this.#safely(options.name, () => inner.add(labels, value));
-          else this.#drop(options.name, problem);
+          if (problem !== undefined) {
+            this.#drop(options.name, problem);
+            return;
+          }
+          try {
+            inner.add(labels, value);
+          } catch (error) {
+            this.#backendFailed(options.name, error);
+          }
         },
       }),
       dropping,
@@ -295,8 +334,15 @@ class GuardedMetrics implements Metrics {
       (labelNames, inner) => ({
         observe: (labels, value) => {
           const problem = reportProblem('histogram', labelNames, labels, value);
-          if (problem === undefined) this.#safely(options.name, () => inner.observe(labels, value));
-          else this.#drop(options.name, problem);
+          if (problem !== undefined) {
+            this.#drop(options.name, problem);
+            return;
+          }
+          try {
+            inner.observe(labels, value);
+          } catch (error) {
+            this.#backendFailed(options.name, error);
+          }
         },
       }),
       dropping,

@@ -50,6 +50,16 @@ export function unaryHandler<Request, Response>(
     labelNames,
     buckets: LATENCY_BUCKETS,
   });
+  // One label set per outcome, made when the outcome first happens: a report takes no allocation.
+  const labelsByOutcome = new Map<Outcome, { api: typeof api; rpc: string; outcome: Outcome }>();
+  const labelsOf = (outcome: Outcome): { api: typeof api; rpc: string; outcome: Outcome } => {
+    let labels = labelsByOutcome.get(outcome);
+    if (labels === undefined) {
+      labels = { api, rpc, outcome };
+      labelsByOutcome.set(outcome, labels);
+    }
+    return labels;
+  };
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
     const started = deps.clock.now();
     const undecodable = isUndecodable(call.request);
@@ -68,7 +78,7 @@ export function unaryHandler<Request, Response>(
       call.off('cancelled', onCancelled);
       deps.inFlight.delete(scope);
       const seconds = (deps.clock.now() - started) / 1000;
-      const labels = { api, rpc, outcome };
+      const labels = labelsOf(outcome);
       requests.add(labels);
       duration.observe(labels, seconds);
       // The request's child logger is built on first use: only when the line will be written.
