@@ -33,8 +33,11 @@ export function createRequestScope(options: {
   now?: () => number;
 }): RequestScope {
   const controller = new AbortController();
-  // The uid comes from the caller (a UUID from kube-apiserver): cut to a size a log line may quote.
-  const uid = options.uid === undefined || options.uid === '' ? randomUUID() : truncateForLog(options.uid);
+  // The uid comes from the caller (a UUID from kube-apiserver): cut to a size a log line may quote. Made
+  // on first use, like the logger: most calls never read it, and v1beta1 callers send none to cut.
+  let uid: string | undefined;
+  const uidOf = (): string =>
+    (uid ??= options.uid === undefined || options.uid === '' ? randomUUID() : truncateForLog(options.uid));
   // The child logger is made on first use: most calls never log, and a child costs on the hot path.
   let logger: Logger | undefined;
   const now = options.now ?? Date.now;
@@ -46,11 +49,13 @@ export function createRequestScope(options: {
   }
   return {
     context: {
-      uid,
+      get uid() {
+        return uidOf();
+      },
       signal: controller.signal,
       deadline: options.deadline,
       get logger() {
-        logger ??= options.logger.child({ ...options.bindings, requestId: uid });
+        logger ??= options.logger.child({ ...options.bindings, requestId: uidOf() });
         return logger;
       },
     },
