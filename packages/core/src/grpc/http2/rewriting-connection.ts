@@ -24,6 +24,7 @@ export class RewritingConnection extends Duplex {
   readonly #hooks: RewritingConnectionHooks;
   readonly #handshakeTimer: NodeJS.Timeout;
   #lastActivity = performance.now();
+  #handshakeDone = false;
 
   constructor(socket: Socket, hooks: RewritingConnectionHooks, options: { handshakeTimeoutMs: number }) {
     super({ allowHalfOpen: false });
@@ -67,7 +68,10 @@ export class RewritingConnection extends Duplex {
       this.#socket.destroy();
       return;
     }
-    if (this.#rewriter.prefaceReceived) clearTimeout(this.#handshakeTimer);
+    if (!this.#handshakeDone && this.#rewriter.prefaceReceived) {
+      this.#handshakeDone = true;
+      clearTimeout(this.#handshakeTimer);
+    }
     if (parts.length === 0) return;
     const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     if (!this.push(data)) this.#socket.pause();
