@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { KmsClient } from '@trousseau/core/grpc';
 import { derivedRecipe } from './support/derived-recipe.js';
 import { repoPath } from './support/paths.js';
-import { startNode } from './support/serve-process.js';
+import { startNodeProcess } from '@trousseau/testing';
 
 const run = promisify(execFile);
 const SERVER = repoPath('packages', 'server');
@@ -162,7 +162,7 @@ providers:
     assert.ok(!existsSync(join(app, 'node_modules', example.name)), 'the server install has no copy of it');
 
     const config = await writeConfig(example.name);
-    const serve = startNode(bin, ['serve', '--config', config], { env: serverEnv() });
+    const serve = startNodeProcess(bin, ['serve', '--config', config], { env: serverEnv() });
     try {
       await serve.waitFor('trousseau is serving');
       const client = new KmsClient(socket);
@@ -189,7 +189,7 @@ providers:
 
   it('passes `trousseau check`, run by the repository build with --providers-dir naming the directory', async () => {
     const config = await writeConfig((await readManifest(EXAMPLE)).name);
-    const check = startNode(
+    const check = startNodeProcess(
       join(SERVER, 'dist', 'src', 'bin.js'),
       ['check', '--config', config, '--providers-dir', providersDir],
       { env: serverEnv() },
@@ -201,7 +201,7 @@ providers:
 
   it('names every place it looked, and how to install, for a package that is not installed', async () => {
     const config = await writeConfig('acme-trousseau-provider');
-    const serve = startNode(bin, ['serve', '--config', config], { env: serverEnv() });
+    const serve = startNodeProcess(bin, ['serve', '--config', config], { env: serverEnv() });
     assert.equal(await serve.exited, 2, serve.output());
     const output = serve.output();
     assert.match(output, /npm package "acme-trousseau-provider" cannot be found/);
@@ -227,7 +227,7 @@ providers:
       [bin, [], serverEnv({ TROUSSEAU_PROVIDERS_PATH: elsewhere }), app],
       [join(SERVER, 'dist', 'src', 'bin.js'), ['--providers-dir', elsewhere], serverEnv(), SERVER],
     ] as const) {
-      const serve = startNode(script, ['serve', '--config', config, ...args], { env });
+      const serve = startNodeProcess(script, ['serve', '--config', config, ...args], { env });
       assert.equal(await serve.exited, 2, serve.output());
       assert.match(serve.output(), /Cannot find package '@trousseau\/core'/);
       assert.ok(serve.output().includes(hint(install)), serve.output());
@@ -241,7 +241,7 @@ providers:
       `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\nexport default {};\n`,
     );
     const config = await writeConfig('./provider.mjs');
-    const serve = startNode(bin, ['serve', '--config', config], { env: serverEnv() });
+    const serve = startNodeProcess(bin, ['serve', '--config', config], { env: serverEnv() });
     assert.equal(await serve.exited, 2, serve.output());
     assert.ok(
       serve.output().includes(`${join(configDir, 'provider.mjs')} is outside every providers directory`),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { KmsClient } from '@trousseau/core/grpc';
-import { waitUntil } from '@trousseau/testing';
+import { startNodeProcess, waitUntil, type NodeProcess } from '@trousseau/testing';
 import { startAzureKeyVaultForProvider, type AzureKeyVaultEmulator } from '@trousseau/testing/azure';
 import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
 import { repoPath } from './support/paths.js';
@@ -20,7 +20,6 @@ import {
   type RunningPrometheus,
 } from './support/prometheus.js';
 import { exportedNames, metricNamesIn } from './support/promql.js';
-import { startNode, type ServeProcess } from './support/serve-process.js';
 
 const RULES_FILE = repoPath('deploy', 'monitoring', 'trousseau-rules.yaml');
 const DASHBOARD_FILE = repoPath('deploy', 'monitoring', 'grafana-dashboard.json');
@@ -85,7 +84,7 @@ describe('monitoring, end to end: a real Prometheus scraping a running Trousseau
   let dir: string;
   let vault: VaultEmulator;
   let azure: AzureKeyVaultEmulator;
-  let serve: ServeProcess;
+  let serve: NodeProcess;
   let target: string;
   let prometheus: RunningPrometheus;
 
@@ -131,7 +130,7 @@ describe('monitoring, end to end: a real Prometheus scraping a running Trousseau
         health: { listen: '127.0.0.1:0' },
       }),
     );
-    serve = startNode(SERVER_BIN, ['serve', '--config', config]);
+    serve = startNodeProcess(SERVER_BIN, ['serve', '--config', config]);
     await serve.waitFor('trousseau is serving', WAIT.timeoutMs);
     const serving = serve
       .output()

@@ -8,7 +8,12 @@ import { parseConfig, silentLogger, type Logger } from '@trousseau/core';
 import { KmsClient } from '@trousseau/core/grpc';
 import { registerValue, TOKENS } from '@trousseau/core/wiring';
 import localProvider, { createKeyRingFile } from '@trousseau/provider-local';
-import { faultyProviderDefinition, type FaultyProvider } from '@trousseau/testing';
+import {
+  faultyProviderDefinition,
+  startNodeProcess,
+  type FaultyProvider,
+  type NodeProcess,
+} from '@trousseau/testing';
 import { BUILTIN_PROVIDERS, createServerContainer, SERVER_TOKENS, TrousseauServer } from '../src/index.js';
 
 /** The built CLI entry point. */
@@ -122,65 +127,9 @@ export function runCli(
   });
 }
 
-/** A `trousseau serve` child process, with its output collected, stopped by {@link ServeProcess.stop}. */
-export interface ServeProcess {
-  output(): string;
-  /** Resolves once a line containing `text` has been logged. */
-  waitFor(text: string, timeoutMs?: number): Promise<void>;
-  /** Sends the signal and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-  readonly exited: Promise<number | null>;
-}
-
-export function startServe(args: string[], options: { cwd?: string } = {}): ServeProcess {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
-    cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer): void => {
-    output += chunk.toString();
-    for (const listener of listeners) listener();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return {
-    output: () => output,
-    exited,
-    // A bound for a server that never gets there, sized for a loaded CI machine (starting node, loading
-    // a provider package): a server that works logs the line long before it.
-    waitFor(text, timeoutMs = 60_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (output.includes(text)) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`timed out waiting for "${text}"; output so far:\n${output}`));
-        }, timeoutMs);
-        listeners.add(check);
-        void exited.then(() => {
-          if (!output.includes(text)) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            const how = `exit code ${String(child.exitCode)}, signal ${String(child.signalCode)}`;
-            reject(new Error(`serve exited (${how}) before "${text}"; output:\n${output}`));
-          }
-        });
-        check();
-      });
-    },
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
-    },
-  };
+/** Starts `trousseau serve` with `args` as a child process, its output collected. */
+export function startServe(args: string[], options: { cwd?: string } = {}): NodeProcess {
+  return startNodeProcess(BIN, ['serve', ...args], options);
 }
 
 export async function removeDir(dir: string): Promise<void> {

@@ -4,6 +4,7 @@ export { FaultyProvider, faultyProviderDefinition, type ProviderFaults } from '.
 export { RecordingMetrics, type RecordedInstrument } from './recording-metrics.js';
 export { testRequestContext } from './request-context.js';
 export { waitUntil, type WaitUntilOptions } from './wait-until.js';
+export { startNodeProcess, type NodeProcess } from './node-process.js';
 export { createTestProviderContext, type TestProviderContextOptions } from './provider-context.js';
 export { FileBackend } from './file-backend.js';
 export { createTestCertificates, issueClientCertificate, type TestCertificates } from './certificates.js';

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 
-/** A `node <bin> ...` child process, its output collected, stopped with {@link ServeProcess.stop}. */
-export interface ServeProcess {
+/** A `node <script> ...` child process (a `trousseau serve`, say), its stdout and stderr collected. */
+export interface NodeProcess {
+  /** Everything written to stdout and stderr so far. */
   output(): string;
   /** Resolves once the output contains `text`; rejects if the process exits first or `timeoutMs` passes. */
   waitFor(text: string, timeoutMs?: number): Promise<void>;
@@ -10,11 +11,12 @@ export interface ServeProcess {
   readonly exited: Promise<number | null>;
 }
 
-export function startNode(
+/** Starts `node <script> ...args` with its output collected. */
+export function startNodeProcess(
   script: string,
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): ServeProcess {
+): NodeProcess {
   const child = spawn(process.execPath, [script, ...args], {
     cwd: options.cwd,
     env: options.env,
@@ -32,7 +34,8 @@ export function startNode(
   return {
     output: () => output,
     exited,
-    // The bound is for a process that never gets there, sized for a loaded CI machine.
+    // The bound is for a process that never gets there, sized for a loaded CI machine (starting node,
+    // loading a provider package): a process that works writes the text long before it.
     waitFor(text, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
@@ -50,7 +53,8 @@ export function startNode(
           if (output.includes(text)) return;
           listeners.delete(check);
           clearTimeout(timer);
-          reject(new Error(`the process exited before "${text}"; output:\n${output}`));
+          const how = `exit code ${String(child.exitCode)}, signal ${String(child.signalCode)}`;
+          reject(new Error(`the process exited (${how}) before "${text}"; output:\n${output}`));
         });
         check();
       });
