@@ -5,6 +5,7 @@
 # downloaded from elsewhere, and no etcd service is left running: the tests start their own.
 # Prints `etcd=<path> <version>` on its last line.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
 
 usable() {
   command -v etcd >/dev/null 2>&1 && etcd --version >/dev/null 2>&1
@@ -22,17 +23,12 @@ if usable; then
 fi
 
 echo "ensure-etcd: no etcd on PATH; installing Debian's etcd-server" >&2
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-etcd: apt-get is not available: install etcd (3.4 or later) by hand" >&2
-  exit 1
-fi
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-"${sudo_cmd[@]}" apt-get update -qq >&2
 # The package's own service is not wanted (the tests start etcd themselves): policy-rc.d 101 keeps
 # invoke-rc.d from starting it where there is an init system, for the length of this install only.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
   "${sudo_cmd[@]}" chmod 755 "$policy"
@@ -40,8 +36,7 @@ if [ ! -e "$policy" ]; then
 fi
 cleanup() { if [ "$created_policy" = 1 ]; then "${sudo_cmd[@]}" rm -f "$policy"; fi; }
 trap cleanup EXIT
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends etcd-server >&2
-hash -r
+apt_install ensure-etcd --no-install-recommends etcd-server
 
 if usable; then
   describe

@@ -5,6 +5,7 @@
 # 1.20-1.22 was built with), installed with apt-get when missing: nothing is downloaded from elsewhere.
 # Prints `go=<version> gopath=<dir>` on its last line.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
 
 GOPATH_DEBIAN=/usr/share/gocode
 have() {
@@ -13,15 +14,7 @@ have() {
 
 if ! have; then
   echo "ensure-go-grpc: installing Debian's golang-go and golang-google-grpc-dev" >&2
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-go-grpc: apt-get is not available: install Go and grpc-go (GOPATH $GOPATH_DEBIAN) by hand" >&2
-    exit 1
-  fi
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-  "${sudo_cmd[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq golang-go golang-google-grpc-dev >&2
-  hash -r
+  apt_install ensure-go-grpc golang-go golang-google-grpc-dev
 fi
 have || {
   echo "ensure-go-grpc: go or grpc-go is still missing after the install" >&2

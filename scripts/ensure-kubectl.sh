@@ -12,6 +12,7 @@
 # bookworm's kubernetes-client is kubectl 1.20 with kustomize v2.0.3, which cannot; the script then says so
 # and fails rather than let a test pass on a partial render.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
 
 # No cluster is involved: keep a kubeconfig on the machine from steering the dispatcher towards a server.
 export KUBECONFIG=/nonexistent/trousseau-kubeconfig
@@ -75,15 +76,7 @@ if command -v kubectl >/dev/null 2>&1; then
 else
   echo "ensure-kubectl: no kubectl on PATH; installing Debian's kubernetes-client" >&2
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-kubectl: apt-get is not available: install kubectl (1.21 or later) by hand" >&2
-  exit 1
-fi
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-"${sudo_cmd[@]}" apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq kubernetes-client >&2
-hash -r
+apt_install ensure-kubectl kubernetes-client
 
 if usable; then
   describe

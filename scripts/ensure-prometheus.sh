@@ -12,6 +12,7 @@
 # again, so the tests leave nothing listening behind. (Where services cannot start, as in most containers,
 # there is nothing to stop.)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
 
 usable() {
   command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || return 1
@@ -41,15 +42,9 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 echo "ensure-prometheus: prometheus or promtool is missing; installing Debian's prometheus package" >&2
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-prometheus: apt-get is not available: install Prometheus (prometheus and promtool, 2.x) by hand" >&2
-  exit 1
-fi
+apt_install ensure-prometheus --no-install-recommends prometheus
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-"${sudo_cmd[@]}" apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends prometheus >&2
-hash -r
 
 if [ -d /run/systemd/system ] && systemctl is-active --quiet prometheus 2>/dev/null; then
   echo "ensure-prometheus: stopping and disabling the system Prometheus service the package started (the tests run their own)" >&2
