@@ -27,7 +27,7 @@ import {
   replicatedEnvelopeHasKeyId,
 } from './replicated-envelope.js';
 import { Replication } from './replication.js';
-import { raceAbort } from './request-context.js';
+import { raceAbort, raceRequest } from './request-context.js';
 
 /** The largest ciphertext the broker will try to open: v1beta1 stores it with a 16-bit length. */
 export const MAX_CIPHERTEXT_BYTES = 65_535;
@@ -406,6 +406,21 @@ export class Broker {
     return this.#monitor.all();
   }
 
+  /** How a call to a provider is named in its errors, made once per provider and operation. */
+  readonly #callNames = new Map<string, { readonly encrypt: string; readonly decrypt: string }>();
+
+  #callName(name: string, operation: 'encrypt' | 'decrypt'): string {
+    let names = this.#callNames.get(name);
+    if (names === undefined) {
+      names = {
+        encrypt: `encrypt with provider "${name}"`,
+        decrypt: `decrypt with provider "${name}"`,
+      };
+      this.#callNames.set(name, names);
+    }
+    return names[operation];
+  }
+
   async #call<T>(
     name: string,
     operation: 'encrypt' | 'decrypt',
@@ -415,11 +430,7 @@ export class Broker {
     const started = this.#clock.now();
     let outcome: Outcome = 'OK';
     try {
-      return await raceAbort(
-        Promise.resolve().then(work),
-        request.signal,
-        `${operation} with provider "${name}"`,
-      );
+      return await raceRequest(Promise.resolve().then(work), request, this.#callName(name, operation));
     } catch (error) {
       const failure = isTrousseauError(error)
         ? error

@@ -20,52 +20,111 @@ export interface RequestScope {
   dispose(): void;
 }
 
-/**
- * Builds the context of one call: a signal that aborts at `deadline` (epoch ms, `Infinity` for none) or on
- * cancel, and a logger bound to the request uid.
- */
-export function createRequestScope(options: {
+/** What `createRequestScope` is given. */
+interface ScopeOptions {
   uid?: string;
   deadline: number;
   logger: Logger;
   /** More fields bound to the request's logger besides its uid. */
   bindings?: Record<string, unknown>;
   now?: () => number;
-}): RequestScope {
-  const controller = new AbortController();
-  // The uid comes from the caller (a UUID from kube-apiserver): cut to a size a log line may quote. Made
-  // on first use, like the logger: most calls never read it, and v1beta1 callers send none to cut.
-  let uid: string | undefined;
-  const uidOf = (): string =>
-    (uid ??= options.uid === undefined || options.uid === '' ? randomUUID() : truncateForLog(options.uid));
-  // The child logger is made on first use: most calls never log, and a child costs on the hot path.
-  let logger: Logger | undefined;
-  const now = options.now ?? Date.now;
-  let timer: NodeJS.Timeout | undefined;
-  if (Number.isFinite(options.deadline)) {
-    const remaining = Math.max(0, options.deadline - now());
-    timer = setTimeout(() => controller.abort(new DeadlineExceeded('deadline exceeded')), remaining);
-    timer.unref();
+}
+
+/**
+ * The context of one call. A class rather than an object literal with closures: one is made per KMS call,
+ * and its parts that most calls never read (the uid, the child logger) are made on first use.
+ */
+class ScopedRequest implements RequestContext {
+  readonly signal: AbortSignal;
+  readonly deadline: number;
+  readonly #controller = new AbortController();
+  readonly #options: ScopeOptions;
+  #uid: string | undefined;
+  #logger: Logger | undefined;
+  /** Races waiting on this request (see {@link raceRequest}): told when it aborts, without an event listener. */
+  #racers: Set<() => void> | undefined;
+
+  constructor(options: ScopeOptions) {
+    this.#options = options;
+    this.signal = this.#controller.signal;
+    this.deadline = options.deadline;
   }
-  return {
-    context: {
-      get uid() {
-        return uidOf();
-      },
-      signal: controller.signal,
-      deadline: options.deadline,
-      get logger() {
-        logger ??= options.logger.child({ ...options.bindings, requestId: uidOf() });
-        return logger;
-      },
-    },
-    cancel(reason = 'request cancelled') {
-      if (!controller.signal.aborted) controller.abort(new RequestCancelled(reason));
-    },
-    dispose() {
-      if (timer !== undefined) clearTimeout(timer);
-    },
-  };
+
+  /** The caller's uid (a UUID from kube-apiserver) cut to a size a log line may quote, or a random one. */
+  get uid(): string {
+    const given = this.#options.uid;
+    this.#uid ??= given === undefined || given === '' ? randomUUID() : truncateForLog(given);
+    return this.#uid;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= this.#options.logger.child({ ...this.#options.bindings, requestId: this.uid });
+    return this.#logger;
+  }
+
+  /** Aborts the request's signal, then the races on it. Static: not a member a provider sees. */
+  static abort(request: ScopedRequest, reason: Error): void {
+    if (request.signal.aborted) return;
+    request.#controller.abort(reason);
+    const racers = request.#racers;
+    request.#racers = undefined;
+    if (racers !== undefined) for (const racer of racers) racer();
+  }
+
+  /** Settles with `work`, or rejects when this request aborts: {@link raceAbort} without an EventTarget listener. */
+  static race<T>(request: ScopedRequest, work: Promise<T>, what: string): Promise<T> {
+    if (request.signal.aborted) return raceAbort(work, request.signal, what);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(abortError(request.signal, what));
+      request.#racers ??= new Set();
+      request.#racers.add(onAbort);
+      work.then(
+        (value) => {
+          request.#racers?.delete(onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          request.#racers?.delete(onAbort);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+}
+
+function expire(request: ScopedRequest): void {
+  ScopedRequest.abort(request, new DeadlineExceeded('deadline exceeded'));
+}
+
+class Scope implements RequestScope {
+  readonly context: ScopedRequest;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: ScopeOptions) {
+    this.context = new ScopedRequest(options);
+    if (Number.isFinite(options.deadline)) {
+      const now = options.now ?? Date.now;
+      const remaining = Math.max(0, options.deadline - now());
+      this.#timer = setTimeout(expire, remaining, this.context);
+      this.#timer.unref();
+    }
+  }
+
+  cancel(reason = 'request cancelled'): void {
+    ScopedRequest.abort(this.context, new RequestCancelled(reason));
+  }
+
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * Builds the context of one call: a signal that aborts at `deadline` (epoch ms, `Infinity` for none) or on
+ * cancel, and a logger bound to the request uid.
+ */
+export function createRequestScope(options: ScopeOptions): RequestScope {
+  return new Scope(options);
 }
 
 /** The error to throw for an aborted request signal. */
@@ -102,4 +161,14 @@ export function raceAbort<T>(work: Promise<T>, signal: AbortSignal, what: string
       },
     );
   });
+}
+
+/**
+ * {@link raceAbort} for a request: the same answer, cheaper for a context this module made (no event
+ * listener on its signal); any other context is raced on its signal.
+ */
+export function raceRequest<T>(work: Promise<T>, request: RequestContext, what: string): Promise<T> {
+  return request instanceof ScopedRequest
+    ? ScopedRequest.race(request, work, what)
+    : raceAbort(work, request.signal, what);
 }

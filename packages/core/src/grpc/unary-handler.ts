@@ -71,7 +71,8 @@ export function unaryHandler<Request, Response>(
       now: () => deps.clock.now(),
     });
     const onCancelled = (): void => scope.cancel('the client cancelled the call');
-    call.once('cancelled', onCancelled);
+    // `on`, not `once`: the listener is removed when the call finishes, and once() wraps it per call.
+    call.on('cancelled', onCancelled);
     deps.inFlight.add(scope);
     const finish = (outcome: Outcome, code?: string): void => {
       scope.dispose();
