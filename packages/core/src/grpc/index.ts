@@ -17,4 +17,5 @@ export type {
   V2EncryptResponse,
   V2StatusResponse,
 } from './messages.js';
-export { kmsServices, PROTO_DIR } from './protos.js';
+export { kmsServices } from './kms-services.js';
+export { PROTO_DIR } from './proto-files.js';

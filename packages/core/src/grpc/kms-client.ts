@@ -8,7 +8,7 @@ import type {
   V2EncryptResponse,
   V2StatusResponse,
 } from './messages.js';
-import { kmsServices } from './protos.js';
+import { kmsServices } from './kms-services.js';
 
 type UnaryMethod = (
   request: object,

@@ -10,7 +10,7 @@ import { kmsV1beta1Service } from './kms-v1beta1-service.js';
 import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http2/connection-limits.js';
 import { RewritingConnection } from './http2/rewriting-connection.js';
-import { kmsServices } from './protos.js';
+import { kmsServices } from './kms-services.js';
 import { withTolerantDecoders } from './request-decoding.js';
 import { LogRateLimit, truncateForLog } from '../log-limit.js';
 

@@ -1,4 +1,4 @@
-/** The KMS messages as @grpc/proto-loader decodes them (keepCase, bytes as Buffer, defaults filled). */
+/** The KMS messages as the services decode them (keepCase, bytes as Buffer, defaults filled), as @grpc/proto-loader did. */
 
 export interface V2StatusResponse {
   version: string;
