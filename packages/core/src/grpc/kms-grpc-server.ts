@@ -61,6 +61,9 @@ export class KmsGrpcServer {
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       'grpc.max_concurrent_streams': this.#limits.maxConcurrentStreams,
       'grpc.max_connection_idle_ms': this.#limits.idleTimeoutMs,
+      // Channelz keeps per-call and per-connection counters and timestamps for a channelz service this
+      // server never exposes: work on every call that nobody can read.
+      'grpc.enable_channelz': 0,
     });
     const deps = {
       logger: options.logger,
