@@ -211,7 +211,12 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (data.length < ENVELOPE_MAGIC.length + 1 || !data.subarray(0, 3).equals(ENVELOPE_MAGIC)) {
+  if (
+    data.length < ENVELOPE_MAGIC.length + 1 ||
+    data[0] !== ENVELOPE_MAGIC[0] ||
+    data[1] !== ENVELOPE_MAGIC[1] ||
+    data[2] !== ENVELOPE_MAGIC[2]
+  ) {
     throw malformed('missing "TRS" header');
   }
   const version = data[3];
@@ -229,7 +234,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     throw malformed('truncated provider name');
   }
   // latin1 maps each byte to one character, so a byte with the high bit set can never pass the pattern.
-  const instance = data.subarray(offset, offset + nameLength).toString('latin1');
+  const instance = data.toString('latin1', offset, offset + nameLength);
   if (!INSTANCE_NAME_PATTERN.test(instance)) throw malformed('invalid provider name');
   offset += nameLength;
   if (offset + KEY_ID_DIGEST_BYTES + 1 > end) throw malformed('truncated key id digest');
@@ -246,9 +251,17 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   }
   offset += keyRefLength;
   if (offset >= end) throw malformed('no payload after the header');
-  const fields = { instance, keyIdDigest, keyRef, payload: data.subarray(offset, end) };
-  if (version === 1) return { version, ...fields };
-  return { version, ...fields, tag: data.subarray(end), authenticated: data.subarray(0, end) };
+  const payload = data.subarray(offset, end);
+  if (version === 1) return { version, instance, keyIdDigest, keyRef, payload };
+  return {
+    version,
+    instance,
+    keyIdDigest,
+    keyRef,
+    payload,
+    tag: data.subarray(end),
+    authenticated: data.subarray(0, end),
+  };
 }
 
 function tampered(): TrousseauError {
