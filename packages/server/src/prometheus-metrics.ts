@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
 import type {
   Counter as CounterHandle,
   Gauge as GaugeHandle,
@@ -8,7 +9,17 @@ import type {
   MetricsBackend,
 } from '@trousseau/core';
 
-type Instrument = Counter | Histogram | Gauge;
+type Instrument = PromClient.Counter | PromClient.Histogram | PromClient.Gauge;
+
+/**
+ * prom-client, loaded when the first `PrometheusMetrics` is made rather than with this module: with no
+ * `health.listen` nothing can read metrics, the composition root makes none, and a start saves loading
+ * prom-client and @opentelemetry/api (issue 12). It is CommonJS, so `require` loads it synchronously
+ * where the container resolves.
+ */
+function promClient(): typeof PromClient {
+  return createRequire(import.meta.url)('prom-client') as typeof PromClient;
+}
 
 /**
  * The metrics backend of the server: each declared instrument is a prom-client metric in its own
@@ -18,11 +29,13 @@ type Instrument = Counter | Histogram | Gauge;
  * turns that into one warning, so nothing here can fail a KMS call.
  */
 export class PrometheusMetrics implements MetricsBackend {
-  readonly registry = new Registry();
+  readonly registry: PromClient.Registry;
+  readonly #prom = promClient();
   readonly #instruments = new Map<string, { readonly signature: string; readonly metric: Instrument }>();
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'trousseau_' });
+    this.registry = new this.#prom.Registry();
+    this.#prom.collectDefaultMetrics({ register: this.registry, prefix: 'trousseau_' });
   }
 
   /** The metric declared under `name`: the same one again for an identical declaration. */
@@ -48,7 +61,8 @@ export class PrometheusMetrics implements MetricsBackend {
     const counter = this.#instrument(
       'counter',
       options,
-      (name, labelNames) => new Counter({ name, help: options.help, labelNames, registers: [this.registry] }),
+      (name, labelNames) =>
+        new this.#prom.Counter({ name, help: options.help, labelNames, registers: [this.registry] }),
     );
     return { add: (labels, value = 1) => counter.inc(labels, value) };
   }
@@ -58,7 +72,7 @@ export class PrometheusMetrics implements MetricsBackend {
       'histogram',
       options,
       (name, labelNames) =>
-        new Histogram({
+        new this.#prom.Histogram({
           name,
           help: options.help,
           labelNames,
@@ -73,7 +87,8 @@ export class PrometheusMetrics implements MetricsBackend {
     const gauge = this.#instrument(
       'gauge',
       options,
-      (name, labelNames) => new Gauge({ name, help: options.help, labelNames, registers: [this.registry] }),
+      (name, labelNames) =>
+        new this.#prom.Gauge({ name, help: options.help, labelNames, registers: [this.registry] }),
     );
     return {
       set: (labels, value) => gauge.set(labels, value),

@@ -1,6 +1,6 @@
 // The composition root: reflect-metadata is loaded here, once, before anything resolves through tsyringe.
 import 'reflect-metadata';
-import type { LoadedConfig, Logger, ProviderSearchPath } from '@trousseau/core';
+import { noopMetrics, type LoadedConfig, type Logger, type ProviderSearchPath } from '@trousseau/core';
 import {
   createToken,
   createTrousseauContainer,
@@ -36,7 +36,8 @@ export interface ServerContainerOptions {
 
 /**
  * The composition root: core's container (providers, health monitor, broker, gRPC front-end, metrics,
- * clock) with the server's parts registered over its defaults: Prometheus as the metrics backend, the
+ * clock) with the server's parts registered over its defaults: Prometheus as the metrics backend when
+ * `health.listen` serves `/metrics` (none otherwise), the
  * built-in providers, the provider search path, this version as the v1beta1 runtime, and the HTTP side
  * listener. `TrousseauServer.fromContainer` resolves the whole plugin from it; a test registers its own
  * value under any token first (a scripted provider type, a clock, a metrics backend, a drain timeout).
@@ -53,7 +54,13 @@ export function createServerContainer(options: ServerContainerOptions): Dependen
     registerValue(container, TOKENS.providerSearch, options.providerSearch);
   }
   registerSingleton(container, SERVER_TOKENS.prometheus, () => new PrometheusMetrics());
-  registerSingleton(container, TOKENS.metricsBackend, (resolve) => resolve(SERVER_TOKENS.prometheus));
+  // Metrics are kept where they can be read: with no `health.listen` there is no `/metrics`, so nothing
+  // is recorded and prom-client is never loaded (a test that reads the registry registers it here).
+  registerSingleton(container, TOKENS.metricsBackend, (resolve) =>
+    resolve(TOKENS.config).config.health.listen === undefined
+      ? noopMetrics
+      : resolve(SERVER_TOKENS.prometheus),
+  );
   registerSingleton(container, SERVER_TOKENS.serving, () => new ServingState());
   registerValue(container, SERVER_TOKENS.drainTimeoutMs, 10_000);
   registerSingleton(container, SERVER_TOKENS.healthServer, (resolve) => {

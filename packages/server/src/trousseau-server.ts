@@ -33,9 +33,10 @@ export type TrousseauServerOptions = ServerContainerOptions;
 export class TrousseauServer {
   readonly broker: Broker;
   readonly socketPath: string;
-  readonly metrics: PrometheusMetrics;
+  readonly #container: DependencyContainer;
   readonly #grpc: KmsGrpcServer;
-  readonly #health: HealthServer;
+  /** The HTTP side listener, made when `listen()` binds it: only with `health.listen` set. */
+  #health: HealthServer | undefined;
   readonly #serving: ServingState;
   readonly #loaded: LoadedConfig;
   readonly #logger: Logger;
@@ -46,10 +47,9 @@ export class TrousseauServer {
   #closed: Promise<void> | undefined;
 
   private constructor(container: DependencyContainer) {
+    this.#container = container;
     this.broker = resolveToken(container, TOKENS.broker);
-    this.metrics = resolveToken(container, SERVER_TOKENS.prometheus);
     this.#grpc = resolveToken(container, TOKENS.kmsServer);
-    this.#health = resolveToken(container, SERVER_TOKENS.healthServer);
     this.#serving = resolveToken(container, SERVER_TOKENS.serving);
     this.#loaded = resolveToken(container, TOKENS.config);
     this.#logger = resolveToken(container, TOKENS.logger);
@@ -83,6 +83,14 @@ export class TrousseauServer {
     }
   }
 
+  /**
+   * The Prometheus registry `/metrics` serves. Made (and prom-client loaded) on first use: what the
+   * server records goes into it only when it is the metrics backend, with `health.listen` set.
+   */
+  get metrics(): PrometheusMetrics {
+    return resolveToken(this.#container, SERVER_TOKENS.prometheus);
+  }
+
   /** The side listener's bound address (port 0 in the config picks a free port), once listening. */
   get healthAddress(): AddressInfo | undefined {
     return this.#healthAddress;
@@ -111,7 +119,10 @@ export class TrousseauServer {
     this.#socketIdentity = await socketIdentity(socket.path);
     this.#serving.serving = true;
     const { listen } = this.#loaded.config.health;
-    if (listen !== undefined) this.#healthAddress = await this.#health.listen(listen);
+    if (listen !== undefined) {
+      this.#health = resolveToken(this.#container, SERVER_TOKENS.healthServer);
+      this.#healthAddress = await this.#health.listen(listen);
+    }
     const status = this.broker.status();
     this.#logger.info(
       {
@@ -135,7 +146,7 @@ export class TrousseauServer {
     this.#closed ??= (async () => {
       this.#serving.serving = false;
       await this.#grpc.shutdown(this.#drainTimeoutMs);
-      if (this.#healthAddress !== undefined) await this.#health.close();
+      if (this.#healthAddress !== undefined) await this.#health?.close();
       await this.broker.close();
       if (this.#socketIdentity !== undefined) await removeSocket(this.socketPath, this.#socketIdentity);
       this.#logger.info({ socket: this.socketPath }, 'trousseau stopped');

@@ -6,13 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { decodeReplicatedEnvelope, digestKeyId, parseConfig } from '@trousseau/core';
 import { KmsClient } from '@trousseau/core/grpc';
-import { registerValue, TOKENS } from '@trousseau/core/wiring';
+import { registerSingleton, registerValue, TOKENS } from '@trousseau/core/wiring';
 import { waitUntil } from '@trousseau/testing';
 import { startAwsKmsForProvider, type AwsKmsEmulator } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider, type AzureKeyVaultEmulator } from '@trousseau/testing/azure';
 import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
 import { Writable } from 'node:stream';
-import { createLogger, createServerContainer, TrousseauServer } from '../src/index.js';
+import { createLogger, createServerContainer, SERVER_TOKENS, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
 // Replicated encryption end to end: a real Trousseau serving KMS v2 on a socket, each data key wrapped by
@@ -112,6 +112,8 @@ async function serve(
     logger: createLogger({ level: 'info', format: 'json', destination: sink }),
   });
   registerValue(container, TOKENS.env, { ...process.env, ...backends.env });
+  // No /metrics listener here: the tests read the registry, so it is made the metrics backend explicitly.
+  registerSingleton(container, TOKENS.metricsBackend, (resolve) => resolve(SERVER_TOKENS.prometheus));
   const server = await TrousseauServer.fromContainer(container);
   try {
     await server.listen();
