@@ -2,8 +2,8 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { resolve as resolveModule } from 'import-meta-resolve';
-import semver from 'semver';
+import satisfies from 'semver/functions/satisfies.js';
+import validRange from 'semver/ranges/valid.js';
 import { ConfigError, formatConfigPath } from './config-error.js';
 import { TrousseauError } from './errors.js';
 import { CORE_API_VERSION, type ProviderDefinition } from './provider.js';
@@ -47,13 +47,13 @@ export function checkProviderDefinition(type: string, moduleNamespace: unknown):
       'the provider definition has no "configSchema" (a Standard Schema such as a zod object)',
     );
   }
-  if (typeof candidate.coreRange !== 'string' || semver.validRange(candidate.coreRange) === null) {
+  if (typeof candidate.coreRange !== 'string' || validRange(candidate.coreRange) === null) {
     throw loadError(
       type,
       `the provider definition has no valid "coreRange" (got ${JSON.stringify(candidate.coreRange)})`,
     );
   }
-  if (!semver.satisfies(CORE_API_VERSION, candidate.coreRange)) {
+  if (!satisfies(CORE_API_VERSION, candidate.coreRange)) {
     throw loadError(
       type,
       `the provider supports core ${candidate.coreRange}, but this Trousseau implements core API ${CORE_API_VERSION}; install a version of the provider made for it`,
@@ -219,6 +219,8 @@ export class ProviderRegistry {
       if (packageDir === undefined) continue;
       let url: string;
       try {
+        // Loaded here, for a provider found as a package: built-in providers and a start never need it.
+        const { resolve: resolveModule } = await import('import-meta-resolve');
         url = resolveModule(type, directoryUrl(location.dir));
         // The resolver maps "exports" without looking at the disk: a package packed before it was built
         // names an entry it does not ship.
