@@ -23,10 +23,16 @@ export function encodeHeaderBlock(fields: readonly HeaderField[]): Buffer {
   return out;
 }
 
+/** Strings up to this length are copied octet by octet in JS: cheaper than a call into `Buffer.write`. */
+const SHORT_STRING = 64;
+
 /** A string literal without Huffman coding (RFC 7541, 5.2): H=0, a 7-bit prefix length, the octets. */
 function writeString(out: Buffer, offset: number, value: string): number {
   const at = writeInteger(out, offset, value.length, 7, 0x00);
-  return at + out.write(value, at, 'latin1');
+  if (value.length > SHORT_STRING) return at + out.write(value, at, 'latin1');
+  // One octet per character (latin1), as Buffer.write would write it.
+  for (let index = 0; index < value.length; index++) out[at + index] = value.charCodeAt(index) & 0xff;
+  return at + value.length;
 }
 
 /** An integer with an N-bit prefix (RFC 7541, 5.1). */
