@@ -1,5 +1,5 @@
 // The composition root: reflect-metadata is loaded here, once, before anything resolves through tsyringe.
-import 'reflect-metadata';
+import './reflect-polyfill.js';
 import { noopMetrics, type LoadedConfig, type Logger, type ProviderSearchPath } from '@trousseau/core';
 import {
   createToken,

@@ -1,5 +1,5 @@
 // The server as a value resolves through tsyringe: reflect-metadata must be loaded before the wiring.
-import 'reflect-metadata';
+import './reflect-polyfill.js';
 import type { Broker, LoadedConfig, Logger } from '@trousseau/core';
 import type { KmsGrpcServer } from '@trousseau/core/grpc';
 import {

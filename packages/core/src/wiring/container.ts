@@ -1,4 +1,6 @@
-import { container as rootContainer, instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import { createRequire } from 'node:module';
+import type * as Tsyringe from 'tsyringe';
+import type { DependencyContainer } from 'tsyringe';
 import { Broker } from '../broker.js';
 import { systemClock } from '../clock.js';
 import { encryptingProviders, type LoadedConfig, type ProviderEntry } from '../config.js';
@@ -13,6 +15,13 @@ import type { KeyProvider } from '../provider.js';
 import { ProviderRegistry, validateProviderOptions } from '../registry.js';
 import { createSecretReader } from '../secret-ref.js';
 import { providerToken, TOKENS, type Token } from './tokens.js';
+
+// tsyringe is CommonJS and re-exports its parts through tslib's __exportStar: importing it from ESM made
+// Node's CommonJS lexer scan that whole graph for export names on every start (issue 12). `require` loads
+// the same module without the scan. It needs the Reflect polyfill loaded first, as the import did.
+const { container: rootContainer, instanceCachingFactory } = createRequire(import.meta.url)(
+  'tsyringe',
+) as typeof Tsyringe;
 
 /** Resolves a typed token from a container. */
 export function resolveToken<T>(container: DependencyContainer, token: Token<T>): T {
