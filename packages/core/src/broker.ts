@@ -430,7 +430,9 @@ export class Broker {
     const started = this.#clock.now();
     let outcome: Outcome = 'OK';
     try {
-      return await raceRequest(Promise.resolve().then(work), request, this.#callName(name, operation));
+      // Called at once, not from a microtask: a throw lands in the catch below all the same, and
+      // Promise.resolve takes a provider that answers with a plain value (or returns its own promise).
+      return await raceRequest(Promise.resolve(work()), request, this.#callName(name, operation));
     } catch (error) {
       const failure = isTrousseauError(error)
         ? error
