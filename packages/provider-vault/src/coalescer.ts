@@ -177,7 +177,10 @@ export class Coalescer<T> {
         for (const item of items) item.reject(error);
       })
       .finally(() => {
+        // An item the answer left unsettled gets an error; the error (and its stack trace) is built only
+        // then, not for every item of every request.
         for (const item of items) {
+          if (item.settled) continue;
           item.reject(
             new TrousseauError(
               'TROUSSEAU_ERR_PROVIDER_INTERNAL',
