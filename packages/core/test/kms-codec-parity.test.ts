@@ -454,11 +454,20 @@ describe('KMS codecs', () => {
     assert.equal(written.toString('hex'), '0a027632120762616420efbfbd1a016b');
   });
 
-  it('refuse a bytes field that is not bytes and a map that is not an object', () => {
+  it('refuse a bytes field that is not bytes and a map that is not an object (a falsy one is left out)', () => {
     const encrypt = ours.v2.service['Encrypt'] as Method;
     assert.throws(() => encrypt.requestSerialize({ plaintext: 'text' }), /bytes/);
     assert.throws(() => encrypt.responseSerialize({ annotations: 5 }), /object expected/);
     assert.throws(() => encrypt.responseSerialize({ annotations: { a: 'x' } }), /bytes/);
     assert.throws(() => encrypt.requestSerialize([]), /got array instead/);
+    // protobufjs leaves a falsy map out rather than refusing it; so does the codec.
+    const theirs = reference.v2['Encrypt'] as Method;
+    for (const annotations of [0, '', false]) {
+      const message = { ciphertext: Buffer.from([1]), annotations };
+      assert.equal(
+        encrypt.responseSerialize(message).toString('hex'),
+        theirs.responseSerialize(message).toString('hex'),
+      );
+    }
   });
 });

@@ -136,6 +136,8 @@ export function messageCodec<T>(name: string, fields: readonly FieldSpec[]): Mes
           break;
         }
         case 'map<string,bytes>': {
+          // As protobufjs: a map that is falsy (0, '', false) is left out, any other non-object refused.
+          if (!raw) break;
           if (typeof raw !== 'object') throw new TypeError(`${where}: object expected`);
           const map = raw as Record<string, unknown>;
           for (const key of Object.keys(map)) {
