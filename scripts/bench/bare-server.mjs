@@ -3,10 +3,13 @@
 // cryptographic work as Trousseau's local provider (AES-256-GCM with a fresh 96-bit nonce per Encrypt,
 // nonce | ciphertext | tag out, the reverse on Decrypt) and nothing else: no envelope, no deadline
 // handling, no metrics, no logs, no HTTP/2 rewriting. What Trousseau costs is measured against this.
+// It is a typical grpc-js server: its messages come from the .proto file through @grpc/proto-loader
+// (Trousseau's own codecs are part of what is measured, not of the baseline).
 // Usage: node bare-server.mjs SOCKET
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
-import { kmsServices } from '@trousseau/core/grpc';
+import { fileURLToPath } from 'node:url';
+import { loadPackageDefinition, Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 
 const socket = process.argv[2];
 const key = randomBytes(32);
@@ -26,7 +29,10 @@ function decrypt(ciphertext) {
 }
 
 const server = new Server();
-server.addService(kmsServices().v2.service, {
+const proto = fileURLToPath(new URL('../../packages/core/proto/kms-v2.proto', import.meta.url));
+const definition = loadSync(proto, { keepCase: true, longs: String, enums: String, defaults: true });
+const { KeyManagementService } = loadPackageDefinition(definition).v2;
+server.addService(KeyManagementService.service, {
   Status: (_call, callback) => callback(null, { version: 'v2', healthz: 'ok', key_id: KEY_ID }),
   Encrypt: (call, callback) =>
     callback(null, { ciphertext: encrypt(call.request.plaintext), key_id: KEY_ID, annotations: {} }),
