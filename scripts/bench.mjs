@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { format, resolveConfig } from 'prettier';
 import { measureProcessCosts } from './bench/process-costs.mjs';
 import { scenarios } from './bench/scenarios.mjs';
 
@@ -135,6 +136,8 @@ let doc = await readFile(docPath, 'utf8').catch(
   () => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n',
 );
 doc = doc.replace(/<!-- bench:start[\s\S]*<!-- bench:end -->/, generated);
+// Formatted as `pnpm lint` checks it, so a run of the bench leaves the tree passing its own lint.
+doc = await format(doc, { ...(await resolveConfig(docPath)), filepath: docPath });
 if (!only) await writeFile(docPath, doc);
 process.stderr.write(
   `\nwrote ${only ? 'bench-results/latest.json (partial run: docs unchanged)' : 'docs/benchmarks.md and bench-results/latest.json'}\n`,
