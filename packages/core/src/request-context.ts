@@ -35,6 +35,8 @@ interface ScopeOptions {
  * and its parts that most calls never read (the uid, the child logger) are made on first use.
  */
 class ScopedRequest implements RequestContext {
+  declare readonly uid: string;
+  declare readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly deadline: number;
   readonly #controller = new AbortController();
@@ -48,18 +50,25 @@ class ScopedRequest implements RequestContext {
     this.#options = options;
     this.signal = this.#controller.signal;
     this.deadline = options.deadline;
+    // Own, enumerable accessors rather than prototype getters: a provider that copies its context
+    // (`{ ...request, deadline }`) keeps the uid and the logger, as it did with the object literal core
+    // API 1.x handed out. About a microsecond per call.
+    Object.defineProperties(this, LAZY_FIELDS);
   }
 
   /** The caller's uid (a UUID from kube-apiserver) cut to a size a log line may quote, or a random one. */
-  get uid(): string {
-    const given = this.#options.uid;
-    this.#uid ??= given === undefined || given === '' ? randomUUID() : truncateForLog(given);
-    return this.#uid;
+  static uidOf(request: ScopedRequest): string {
+    const given = request.#options.uid;
+    request.#uid ??= given === undefined || given === '' ? randomUUID() : truncateForLog(given);
+    return request.#uid;
   }
 
-  get logger(): Logger {
-    this.#logger ??= this.#options.logger.child({ ...this.#options.bindings, requestId: this.uid });
-    return this.#logger;
+  static loggerOf(request: ScopedRequest): Logger {
+    request.#logger ??= request.#options.logger.child({
+      ...request.#options.bindings,
+      requestId: ScopedRequest.uidOf(request),
+    });
+    return request.#logger;
   }
 
   /** Aborts the request's signal, then the races on it. Static: not a member a provider sees. */
@@ -91,6 +100,22 @@ class ScopedRequest implements RequestContext {
     });
   }
 }
+
+/** `uid` and `logger` of every {@link ScopedRequest}: made when first read. */
+const LAZY_FIELDS: PropertyDescriptorMap = {
+  uid: {
+    enumerable: true,
+    get(this: ScopedRequest): string {
+      return ScopedRequest.uidOf(this);
+    },
+  },
+  logger: {
+    enumerable: true,
+    get(this: ScopedRequest): Logger {
+      return ScopedRequest.loggerOf(this);
+    },
+  },
+};
 
 function expire(request: ScopedRequest): void {
   ScopedRequest.abort(request, new DeadlineExceeded('deadline exceeded'));
