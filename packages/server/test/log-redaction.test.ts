@@ -11,7 +11,7 @@ import { registerValue, TOKENS } from '@trousseau/core/wiring';
 import { createKeyRingFile } from '@trousseau/provider-local';
 import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
-import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
+import { startVaultForProvider } from '@trousseau/testing/vault';
 import { createLogger, createServerContainer, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
 
@@ -127,18 +127,6 @@ export async function assertNothingSecretLogged(
   }
 }
 
-/** A Vault emulator with key `k8s` and a policy `kms` that may encrypt, decrypt and read it. */
-async function vaultWithKmsPolicy(): Promise<VaultEmulator> {
-  const vault = await startVaultEmulator();
-  vault.createKey('k8s');
-  vault.writePolicy('kms', [
-    { path: 'transit/encrypt/k8s', capabilities: ['update'] },
-    { path: 'transit/decrypt/k8s', capabilities: ['update'] },
-    { path: 'transit/keys/k8s', capabilities: ['read'] },
-  ]);
-  return vault;
-}
-
 describe('no secret reaches a log line, at trace level, with real traffic', () => {
   it('local provider: no plaintext, no key material', async () => {
     await assertNothingSecretLogged(async (dir) => {
@@ -179,19 +167,17 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
 
   it('vault provider with a token: no plaintext, no token', async () => {
     await assertNothingSecretLogged(async () => {
-      const vault = await vaultWithKmsPolicy();
-      const token = vault.createToken({ policies: ['kms'], ttlSeconds: 3600, renewable: true });
+      const {
+        emulator: vault,
+        config,
+        env,
+        token,
+      } = await startVaultForProvider({
+        envPrefix: 'REDACTION_VAULT',
+      });
       return {
-        entry: {
-          name: 'vault',
-          type: 'vault',
-          config: {
-            address: vault.url,
-            keyName: 'k8s',
-            auth: { method: 'token', token: { env: 'REDACTION_VAULT_TOKEN' } },
-          },
-        },
-        env: { REDACTION_VAULT_TOKEN: token },
+        entry: { name: 'vault', type: 'vault', config },
+        env,
         secrets: [token, vault.rootToken],
         cleanup: () => vault.close(),
       };
@@ -200,7 +186,8 @@ describe('no secret reaches a log line, at trace level, with real traffic', () =
 
   it('vault provider with AppRole: no plaintext, no secret id, no issued token', async () => {
     await assertNothingSecretLogged(async () => {
-      const vault = await vaultWithKmsPolicy();
+      // The key and the kms policy; the token made with them is not used (AppRole logs in for its own).
+      const { emulator: vault } = await startVaultForProvider();
       const roleId = `role-${randomBytes(8).toString('hex')}`;
       const secretId = `secret-${randomBytes(12).toString('hex')}`;
       vault.configureAppRole({

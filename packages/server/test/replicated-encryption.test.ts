@@ -10,7 +10,7 @@ import { registerSingleton, registerValue, TOKENS } from '@trousseau/core/wiring
 import { waitUntil } from '@trousseau/testing';
 import { startAwsKmsForProvider, type AwsKmsEmulator } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider, type AzureKeyVaultEmulator } from '@trousseau/testing/azure';
-import { startVaultEmulator, type VaultEmulator } from '@trousseau/testing/vault';
+import { startVaultForProvider, type VaultEmulator } from '@trousseau/testing/vault';
 import { Writable } from 'node:stream';
 import { createLogger, createServerContainer, SERVER_TOKENS, TrousseauServer } from '../src/index.js';
 import { removeDir, scratchDir } from './helpers.js';
@@ -30,25 +30,14 @@ interface Backends {
 }
 
 async function startBackends(dir: string, options: { azureKeySize?: 2048 | 4096 } = {}): Promise<Backends> {
-  const vault = await startVaultEmulator();
-  vault.createKey('k8s');
-  vault.writePolicy('kms', [
-    { path: 'transit/encrypt/k8s', capabilities: ['update'] },
-    { path: 'transit/decrypt/k8s', capabilities: ['update'] },
-    { path: 'transit/keys/k8s', capabilities: ['read'] },
-  ]);
-  const token = vault.createToken({ policies: ['kms'], ttlSeconds: 3600, renewable: true });
+  const vaultBackend = await startVaultForProvider({ envPrefix: 'REPLICA_VAULT' });
+  const vault = vaultBackend.emulator;
   const aws = await startAwsKmsForProvider({ envPrefix: 'REPLICA_AWS' });
   const providers: Record<string, unknown>[] = [
     {
       name: 'vault-a',
       type: 'vault',
-      config: {
-        address: vault.url,
-        keyName: 'k8s',
-        keyRefreshIntervalSeconds: 0.05,
-        auth: { method: 'token', token: { env: 'REPLICA_VAULT_TOKEN' } },
-      },
+      config: { ...vaultBackend.config, keyRefreshIntervalSeconds: 0.05 },
     },
     { name: 'aws-b', type: 'awskms', config: { ...aws.config, statusRefreshSeconds: 0.05 } },
   ];
@@ -65,7 +54,7 @@ async function startBackends(dir: string, options: { azureKeySize?: 2048 | 4096 
     awsKeyArn: String(aws.config['keyId']),
     ...(azure === undefined ? {} : { azure }),
     providers,
-    env: { ...aws.env, REPLICA_VAULT_TOKEN: token },
+    env: { ...aws.env, ...vaultBackend.env },
     async close() {
       await Promise.all([vault.close(), aws.emulator.close(), azure?.close()]);
     },

@@ -6,7 +6,7 @@ import { registerValue, TOKENS } from '@trousseau/core/wiring';
 import { createKeyRingFile } from '@trousseau/provider-local';
 import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
-import { startVaultEmulator } from '@trousseau/testing/vault';
+import { startVaultForProvider } from '@trousseau/testing/vault';
 import { createServerContainer, TrousseauServer } from '../../src/index.js';
 import { removeDir, scratchDir } from '../helpers.js';
 
@@ -28,23 +28,8 @@ async function startBackend(kind: ProviderKind, dir: string): Promise<Backend> {
       return { config: { keyFile }, close: async () => undefined };
     }
     case 'vault': {
-      const vault = await startVaultEmulator();
-      vault.createKey('k8s');
-      vault.writePolicy('kms', [
-        { path: 'transit/encrypt/k8s', capabilities: ['update'] },
-        { path: 'transit/decrypt/k8s', capabilities: ['update'] },
-        { path: 'transit/keys/k8s', capabilities: ['read'] },
-      ]);
-      const token = vault.createToken({ policies: ['kms'], ttlSeconds: 3600, renewable: true });
-      return {
-        config: {
-          address: vault.url,
-          keyName: 'k8s',
-          auth: { method: 'token', token: { env: 'ABUSE_VAULT_TOKEN' } },
-        },
-        env: { ABUSE_VAULT_TOKEN: token },
-        close: () => vault.close(),
-      };
+      const { emulator, config, env } = await startVaultForProvider({ envPrefix: 'ABUSE_VAULT' });
+      return { config, env, close: () => emulator.close() };
     }
     case 'awskms': {
       const { emulator, config, env } = await startAwsKmsForProvider({ envPrefix: 'ABUSE_AWS' });

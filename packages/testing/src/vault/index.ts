@@ -21,3 +21,4 @@ export {
 export { createJwtSigner, type JwtSigner } from './jwt-signer.js';
 export type { VaultCapability, VaultPolicyRule } from './policy.js';
 export { startVaultAgent, type VaultAgent, type VaultAgentOptions } from './agent.js';
+export { startVaultForProvider } from './provider-config.js';
