@@ -149,7 +149,7 @@ describe('client frame rewriter', () => {
   it('replaces a socket-path authority with localhost and keeps every other field and flag', () => {
     const encode = clientEncoder();
     const replaced: string[] = [];
-    const rewriter = new ClientFrameRewriter((original) => replaced.push(original));
+    const rewriter = new ClientFrameRewriter({ onAuthorityReplaced: (original) => replaced.push(original) });
     const block = encode(requestFields(SOCKET_PATH, '2999m'));
     const out = run(rewriter, Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS | END_STREAM, 1, block)]));
     const [headers] = parseFrames(out.subarray(PREFACE.length));
@@ -164,11 +164,11 @@ describe('client frame rewriter', () => {
     assert.deepEqual(replaced, [SOCKET_PATH]);
   });
 
-  it('leaves a valid authority as it is, and keeps "never indexed" fields never indexed', () => {
+  it('keeps "never indexed" fields never indexed when it re-encodes', () => {
     const encode = clientEncoder();
     const rewriter = new ClientFrameRewriter();
     const fields: Field[] = [
-      ...requestFields('localhost', '1S'),
+      ...requestFields(SOCKET_PATH, '1S'),
       { name: 'authorization', value: 'secret', neverIndex: true },
     ];
     const out = run(rewriter, Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS, 3, encode(fields))]));
@@ -176,21 +176,44 @@ describe('client frame rewriter', () => {
     const decoded = decodeStateless(headers?.payload ?? Buffer.alloc(0));
     assert.deepEqual(
       decoded.map(({ name, value }) => ({ name, value })),
-      fields.map(({ name, value }) => ({ name, value })),
+      [...requestFields('localhost', '1S'), { name: 'authorization', value: 'secret' }],
     );
     assert.equal(decoded.at(-1)?.neverIndex, true);
     assert.equal(decoded[0]?.neverIndex, false);
   });
 
-  it('passes valid authorities as they are (localhost, an abstract name, host:port) and checks host too', () => {
+  it('passes blocks with valid authorities (localhost, an abstract name, host:port) byte for byte', () => {
     for (const authority of ['localhost', '@kms', 'kms.local:8080', '[::1]:443']) {
       const rewriter = new ClientFrameRewriter();
-      const block = clientEncoder()(requestFields(authority, '1S'));
-      const out = run(rewriter, Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS, 1, block)]));
-      const [headers] = parseFrames(out.subarray(PREFACE.length));
-      const fields = decodeStateless(headers?.payload ?? Buffer.alloc(0));
-      assert.equal(fields.find((f) => f.name === ':authority')?.value, authority);
+      const encode = clientEncoder();
+      // Padded and with priority, over a CONTINUATION frame: still exactly as sent.
+      const block = encode(requestFields(authority, '1S'));
+      const bytes = Buffer.concat([
+        PREFACE,
+        frame(
+          HEADERS,
+          PADDED | PRIORITY,
+          1,
+          Buffer.concat([Buffer.from([3, 0, 0, 0, 0, 16]), block.subarray(0, 5), Buffer.alloc(3)]),
+        ),
+        frame(CONTINUATION, END_HEADERS, 1, block.subarray(5)),
+        DATA,
+        frame(HEADERS, END_HEADERS, 3, encode(requestFields(authority, '2S'))),
+      ]);
+      for (const chunkSize of [1, 9, bytes.length]) {
+        assert.deepEqual(
+          run(new ClientFrameRewriter(), bytes, chunkSize),
+          bytes,
+          `${authority}, chunks of ${chunkSize}`,
+        );
+      }
+      run(rewriter, bytes);
+      assert.equal(rewriter.headerBlocks, 2);
+      assert.equal(rewriter.reencoding, false);
     }
+  });
+
+  it('replaces a socket path in host too', () => {
     const rewriter = new ClientFrameRewriter();
     const block = clientEncoder()([
       ...requestFields('localhost', '1S'),
@@ -199,6 +222,60 @@ describe('client frame rewriter', () => {
     const out = run(rewriter, Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS, 1, block)]));
     const fields = decodeStateless(parseFrames(out.subarray(PREFACE.length))[0]?.payload ?? Buffer.alloc(0));
     assert.equal(fields.find((f) => f.name === 'host')?.value, 'localhost');
+    assert.equal(rewriter.reencoding, true);
+  });
+
+  it('re-encodes every block after the first replacement, valid ones too, without the dynamic table', () => {
+    const encode = clientEncoder();
+    const rewriter = new ClientFrameRewriter();
+    const first = frame(HEADERS, END_HEADERS, 1, encode(requestFields('localhost', '1S')));
+    assert.deepEqual(run(rewriter, Buffer.concat([PREFACE, first])), Buffer.concat([PREFACE, first]));
+    run(rewriter, frame(HEADERS, END_HEADERS, 3, encode(requestFields(SOCKET_PATH, '2S'))));
+    assert.equal(rewriter.reencoding, true);
+    // The client indexed localhost in block one; grpc-js's table has it too, but is never read again.
+    const third = frame(HEADERS, END_HEADERS, 5, encode(requestFields('localhost', '3S')));
+    const [headers] = parseFrames(run(rewriter, third));
+    assert.notDeepEqual(headers?.payload, parseFrames(third)[0]?.payload);
+    assert.deepEqual(
+      decodeStateless(headers?.payload ?? Buffer.alloc(0)).map(({ name, value }) => ({ name, value })),
+      requestFields('localhost', '3S'),
+    );
+  });
+
+  it('drops the first SETTINGS acknowledgement when told to, and nothing else', () => {
+    const ack = frame(0x4, 0x1, 0, Buffer.alloc(0));
+    const bytes = Buffer.concat([PREFACE, SETTINGS, ack, ack, DATA]);
+    for (const chunkSize of [1, 4, bytes.length]) {
+      const rewriter = new ClientFrameRewriter({ dropSettingsAck: true });
+      assert.equal(rewriter.settingsAckPending, true);
+      assert.deepEqual(
+        run(rewriter, bytes, chunkSize),
+        Buffer.concat([PREFACE, SETTINGS, ack, DATA]),
+        `chunks of ${chunkSize}`,
+      );
+      assert.equal(rewriter.settingsAckPending, false);
+    }
+    assert.deepEqual(run(new ClientFrameRewriter(), bytes), bytes, 'not told to: every ACK goes on');
+    // An ACK with a payload is malformed: nghttp2, not the rewriter, must answer it.
+    const malformed = frame(0x4, 0x1, 0, Buffer.from([0, 3, 0, 0, 0, 1]));
+    const rewriter = new ClientFrameRewriter({ dropSettingsAck: true });
+    assert.deepEqual(run(rewriter, Buffer.concat([PREFACE, malformed])), Buffer.concat([PREFACE, malformed]));
+    assert.equal(rewriter.settingsAckPending, true);
+  });
+
+  it('tells whether it holds part of a frame', () => {
+    const rewriter = new ClientFrameRewriter();
+    const block = frame(HEADERS, END_HEADERS, 1, clientEncoder()(requestFields('localhost', '1S')));
+    run(rewriter, PREFACE);
+    assert.equal(rewriter.atFrameBoundary, true);
+    run(rewriter, block.subarray(0, 4));
+    assert.equal(rewriter.atFrameBoundary, false, 'part of a frame header');
+    run(rewriter, block.subarray(4, 12));
+    assert.equal(rewriter.atFrameBoundary, false, 'part of a header frame');
+    run(rewriter, block.subarray(12));
+    assert.equal(rewriter.atFrameBoundary, true);
+    run(rewriter, DATA.subarray(0, 11));
+    assert.equal(rewriter.atFrameBoundary, true, 'a DATA frame part-read is handed on as it comes');
   });
 
   it('follows the client dynamic table across blocks, with entries added and evicted', () => {

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { status as GrpcStatus, type MethodDefinition } from '@grpc/grpc-js';
 import { KmsClient, kmsServices } from '@trousseau/core/grpc';
-import { startTestServer, type TestServer } from './helpers.js';
+import { connectionsServed, startTestServer, type TestServer } from './helpers.js';
 import {
   connectTapped,
   encodeFrame,
@@ -28,6 +28,9 @@ const SLOW = { timeout: 180_000 };
 const QUICK = { timeout: 60_000 };
 
 type Method = MethodDefinition<object, object>;
+
+/** An empty SETTINGS frame: the preface each side may send first. */
+const EMPTY_SETTINGS = encodeFrame({ type: FRAME.SETTINGS, flags: 0, streamId: 0, payload: Buffer.alloc(0) });
 
 function method(api: 'v2' | 'v1beta1', name: string): Method {
   const found = kmsServices()[api].service[name];
@@ -123,14 +126,51 @@ async function v1RoundTrip(tapped: TappedSession, authority: string, index: numb
  * Proof that the client encoded as claimed: the socket path never crossed the wire in clear (Huffman)
  * and later header blocks are a fraction of the first (indexed from the dynamic table).
  */
-function assertHuffmanAndIndexing(tapped: TappedSession, socketPath: string): void {
+function assertHuffmanAndIndexing(tapped: TappedSession, authority: string, calls = CALLS): void {
   const blocks = tapped.headerBlocks;
-  assert.ok(blocks.length >= CALLS, `${blocks.length} header blocks`);
-  assert.equal(Buffer.concat(blocks).includes(Buffer.from(socketPath)), false, 'authority Huffman-coded');
+  assert.ok(blocks.length >= calls, `${blocks.length} header blocks`);
+  assert.equal(Buffer.concat(blocks).includes(Buffer.from(authority)), false, 'authority Huffman-coded');
   const first = blocks[0]?.length ?? 0;
   const later = blocks.slice(1).reduce((sum, block) => sum + block.length, 0) / (blocks.length - 1);
   assert.ok(later < first * 0.6, `later blocks average ${later} bytes against ${first} for the first`);
 }
+
+/** Unusual but valid ways to frame a header block, each applied to every block a client sends. */
+const reshapers: Record<string, FrameReshaper> = {
+  'split over HEADERS and two CONTINUATION frames': (frame) => {
+    if (frame.type !== FRAME.HEADERS || frame.payload.length < 3) return [frame];
+    const third = Math.ceil(frame.payload.length / 3);
+    const flags = frame.flags & ~FLAG.END_HEADERS;
+    return [
+      { ...frame, flags, payload: frame.payload.subarray(0, third) },
+      { ...frame, type: FRAME.CONTINUATION, flags: 0, payload: frame.payload.subarray(third, 2 * third) },
+      {
+        ...frame,
+        type: FRAME.CONTINUATION,
+        flags: frame.flags & FLAG.END_HEADERS,
+        payload: frame.payload.subarray(2 * third),
+      },
+    ];
+  },
+  'with padding and the priority flag': (frame) => {
+    if (frame.type !== FRAME.HEADERS) return [frame];
+    const padding = Buffer.alloc(1 + (frame.streamId % 200));
+    const priority = Buffer.from([0, 0, 0, 0, 15]);
+    return [
+      {
+        ...frame,
+        flags: frame.flags | FLAG.PADDED | FLAG.PRIORITY,
+        payload: Buffer.concat([Buffer.from([padding.length]), priority, frame.payload, padding]),
+      },
+    ];
+  },
+  'starting with dynamic table size updates (to 0, then back to 4096)': (frame) => {
+    // Only on the first block, while the client's table is still empty: both sides stay in step.
+    if (frame.type !== FRAME.HEADERS || frame.streamId !== 1) return [frame];
+    const updates = Buffer.from([0x20, 0x3f, 0xe1, 0x1f]);
+    return [{ ...frame, payload: Buffer.concat([updates, frame.payload]) }];
+  },
+};
 
 describe('the socket path as :authority, as kube-apiserver before 1.32 sends it', () => {
   let t: TestServer;
@@ -208,42 +248,6 @@ describe('the socket path as :authority, as kube-apiserver before 1.32 sends it'
     }
   });
 
-  const reshapers: Record<string, FrameReshaper> = {
-    'split over HEADERS and two CONTINUATION frames': (frame) => {
-      if (frame.type !== FRAME.HEADERS || frame.payload.length < 3) return [frame];
-      const third = Math.ceil(frame.payload.length / 3);
-      const flags = frame.flags & ~FLAG.END_HEADERS;
-      return [
-        { ...frame, flags, payload: frame.payload.subarray(0, third) },
-        { ...frame, type: FRAME.CONTINUATION, flags: 0, payload: frame.payload.subarray(third, 2 * third) },
-        {
-          ...frame,
-          type: FRAME.CONTINUATION,
-          flags: frame.flags & FLAG.END_HEADERS,
-          payload: frame.payload.subarray(2 * third),
-        },
-      ];
-    },
-    'with padding and the priority flag': (frame) => {
-      if (frame.type !== FRAME.HEADERS) return [frame];
-      const padding = Buffer.alloc(1 + (frame.streamId % 200));
-      const priority = Buffer.from([0, 0, 0, 0, 15]);
-      return [
-        {
-          ...frame,
-          flags: frame.flags | FLAG.PADDED | FLAG.PRIORITY,
-          payload: Buffer.concat([Buffer.from([padding.length]), priority, frame.payload, padding]),
-        },
-      ];
-    },
-    'starting with dynamic table size updates (to 0, then back to 4096)': (frame) => {
-      // Only on the first block, while the client's table is still empty: both sides stay in step.
-      if (frame.type !== FRAME.HEADERS || frame.streamId !== 1) return [frame];
-      const updates = Buffer.from([0x20, 0x3f, 0xe1, 0x1f]);
-      return [{ ...frame, payload: Buffer.concat([updates, frame.payload]) }];
-    },
-  };
-
   for (const [shape, reshape] of Object.entries(reshapers)) {
     it(`accepts header blocks ${shape}`, QUICK, async () => {
       const tapped = await connectTapped(t.socket, reshape);
@@ -280,6 +284,136 @@ describe('the socket path as :authority, as kube-apiserver before 1.32 sends it'
   );
 });
 
+describe('a valid :authority, as kube-apiserver 1.32+ sends it: the socket goes to grpc-js as it is', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({
+      health: { listen: '127.0.0.1:0' },
+      socketLimits: { handshakeTimeoutSeconds: 0.5 },
+    });
+  });
+  after(() => t.close());
+
+  /** Runs `work` and returns how many connections it made, by path. */
+  async function served(work: () => Promise<void>): Promise<{ direct: number; rewritten: number }> {
+    const before = await connectionsServed(t);
+    await work();
+    const after = await connectionsServed(t);
+    return { direct: after.direct - before.direct, rewritten: after.rewritten - before.rewritten };
+  }
+
+  it(
+    'sends its HTTP/2 preface, with the stream cap, before the client sends anything (grpc-go waits for it)',
+    QUICK,
+    async () => {
+      const socket = await rawConnection(t.socket);
+      try {
+        const first = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+        // SETTINGS on stream 0, not an ACK, one entry: SETTINGS_MAX_CONCURRENT_STREAMS (0x3) = 1024.
+        assert.deepEqual(
+          [...first.subarray(0, 15)],
+          [0, 0, 6, FRAME.SETTINGS, 0, 0, 0, 0, 0, 0, 0x3, 0, 0, 0x04, 0x00],
+        );
+      } finally {
+        socket.destroy();
+      }
+    },
+  );
+
+  it(
+    `serves ${CALLS / 2} v2 calls on one direct connection, the client's HPACK table carried across the handover`,
+    SLOW,
+    async () => {
+      const counts = await served(async () => {
+        const tapped = await connectTapped(t.socket);
+        try {
+          const status = await call<{ key_id: string }>(
+            tapped,
+            'localhost',
+            'v2',
+            'Status',
+            {},
+            varyingHeaders(0),
+          );
+          await inParallel(CALLS / 4, CONCURRENT_STREAMS, (index) =>
+            v2RoundTrip(tapped, 'localhost', index, status.key_id),
+          );
+          assertHuffmanAndIndexing(tapped, 'localhost', CALLS / 2);
+        } finally {
+          await tapped.close();
+        }
+      });
+      assert.deepEqual(counts, { direct: 1, rewritten: 0 });
+    },
+  );
+
+  for (const [shape, reshape] of Object.entries(reshapers)) {
+    it(`takes header blocks ${shape} before and after the handover`, QUICK, async () => {
+      const counts = await served(async () => {
+        const tapped = await connectTapped(t.socket, reshape);
+        try {
+          await inParallel(200, 16, (index) => v1RoundTrip(tapped, 'localhost', index));
+        } finally {
+          await tapped.close();
+        }
+      });
+      assert.deepEqual(counts, { direct: 1, rewritten: 0 });
+    });
+  }
+
+  it('switches a connection to rewriting when the socket path arrives in its first call', QUICK, async () => {
+    const counts = await served(async () => {
+      const tapped = await connectTapped(t.socket);
+      try {
+        await inParallel(100, 16, (index) => v1RoundTrip(tapped, t.socket, index));
+      } finally {
+        await tapped.close();
+      }
+    });
+    assert.deepEqual(counts, { direct: 0, rewritten: 1 });
+  });
+
+  it(
+    'serves a client that never acknowledges the server preface, through the rewriting layer after the handshake timeout',
+    QUICK,
+    async () => {
+      const noAcks: FrameReshaper = (frame) =>
+        frame.type === FRAME.SETTINGS && (frame.flags & FLAG.ACK) !== 0 ? [] : [frame];
+      const counts = await served(async () => {
+        const tapped = await connectTapped(t.socket, noAcks);
+        try {
+          await inParallel(20, 4, (index) => v1RoundTrip(tapped, 'localhost', index));
+        } finally {
+          await tapped.close();
+        }
+      });
+      assert.deepEqual(counts, { direct: 0, rewritten: 1 });
+    },
+  );
+
+  it(
+    'serves a client that sends over 256 KiB before its first call completes, through the rewriting layer',
+    QUICK,
+    async () => {
+      // Frames of an unknown type, which HTTP/2 says a receiver ignores, ahead of the first block.
+      const unknown = (): Frame => ({ type: 0xfa, flags: 0, streamId: 0, payload: Buffer.alloc(16_384) });
+      const flood: FrameReshaper = (frame) =>
+        frame.type === FRAME.HEADERS && frame.streamId === 1
+          ? [...Array.from({ length: 20 }, unknown), frame]
+          : [frame];
+      const counts = await served(async () => {
+        const tapped = await connectTapped(t.socket, flood);
+        try {
+          await inParallel(20, 4, (index) => v1RoundTrip(tapped, 'localhost', index));
+        } finally {
+          await tapped.close();
+        }
+      });
+      assert.deepEqual(counts, { direct: 0, rewritten: 1 });
+    },
+  );
+});
+
 /** A plain unix-socket connection to the KMS socket, for writing raw HTTP/2 bytes. */
 function rawConnection(socketPath: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -297,8 +431,6 @@ function closed(socket: Socket): Promise<void> {
     socket.resume();
   });
 }
-
-const EMPTY_SETTINGS = encodeFrame({ type: FRAME.SETTINGS, flags: 0, streamId: 0, payload: Buffer.alloc(0) });
 
 describe('abuse on the same path leaves the server serving', () => {
   let t: TestServer;

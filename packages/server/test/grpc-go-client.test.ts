@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { status as GrpcStatus, type MethodDefinition } from '@grpc/grpc-js';
 import { kmsServices } from '@trousseau/core/grpc';
 import { buildGrpcGoCaller, GrpcGoCaller } from './grpc-go-caller.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { connectionsServed, startTestServer, type TestServer } from './helpers.js';
 
 // grpc-go, dialling as kube-apiserver before 1.32 does (the bare socket path as target, so the path is
 // the HTTP/2 :authority), against the real server over its real socket: the caller every cluster in
@@ -36,7 +36,7 @@ describe('grpc-go dialling the socket path, as kube-apiserver before 1.32', () =
   let binary: string;
   before(async () => {
     binary = buildGrpcGoCaller().binary;
-    t = await startTestServer();
+    t = await startTestServer({ health: { listen: '127.0.0.1:0' } });
   }, BUILD);
   after(async () => {
     await t?.close();
@@ -46,6 +46,7 @@ describe('grpc-go dialling the socket path, as kube-apiserver before 1.32', () =
     'answers the apiserver\'s probes: v1 Version, Encrypt("ping"), Decrypt; v2 Status, Encrypt, Decrypt',
     SLOW,
     async () => {
+      const before = await connectionsServed(t);
       const caller = new GrpcGoCaller(binary, t.socket, { concurrency: 1 });
       try {
         const version = await call<{ version: string; runtime_name: string }>(caller, 'v1beta1', 'Version', {
@@ -82,6 +83,12 @@ describe('grpc-go dialling the socket path, as kube-apiserver before 1.32', () =
           uid: 'b1d2e3f4-0000-4000-8000-000000000001',
         });
         assert.deepEqual(decrypted.plaintext, seed);
+        const after = await connectionsServed(t);
+        assert.deepEqual(
+          { direct: after.direct - before.direct, rewritten: after.rewritten - before.rewritten },
+          { direct: 0, rewritten: 1 },
+          'one connection, through the rewriting layer',
+        );
       } finally {
         assert.equal(await caller.close(), 0);
       }
@@ -142,6 +149,7 @@ describe('grpc-go dialling the socket path, as kube-apiserver before 1.32', () =
     'serves grpc-go with localhost as authority, as kube-apiserver 1.32+ sends it, the same way',
     SLOW,
     async () => {
+      const before = await connectionsServed(t);
       const caller = new GrpcGoCaller(binary, t.socket, { concurrency: 16, authority: 'localhost' });
       try {
         const plaintexts = Array.from({ length: 200 }, () => randomBytes(32));
@@ -159,6 +167,12 @@ describe('grpc-go dialling the socket path, as kube-apiserver before 1.32', () =
           ),
         );
         decrypted.forEach((response, index) => assert.deepEqual(response.plaintext, plaintexts[index]));
+        const after = await connectionsServed(t);
+        assert.deepEqual(
+          { direct: after.direct - before.direct, rewritten: after.rewritten - before.rewritten },
+          { direct: 1, rewritten: 0 },
+          'one connection, handed to grpc-js as it is',
+        );
       } finally {
         assert.equal(await caller.close(), 0);
       }

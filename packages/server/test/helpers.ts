@@ -135,3 +135,20 @@ export function startServe(args: string[], options: { cwd?: string } = {}): Node
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/**
+ * How many KMS connections the test server handed to gRPC, by path (`trousseau_grpc_connections_total`),
+ * read from its /metrics: start it with `health: { listen: '127.0.0.1:0' }`.
+ */
+export async function connectionsServed(t: TestServer): Promise<{ direct: number; rewritten: number }> {
+  const address = t.server.healthAddress;
+  if (address === undefined) throw new Error('start the test server with health.listen to read its metrics');
+  const text = await (await fetch(`http://127.0.0.1:${address.port}/metrics`)).text();
+  const count = (path: string): number => {
+    const line = text
+      .split('\n')
+      .find((candidate) => candidate.startsWith(`trousseau_grpc_connections_total{path="${path}"} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  };
+  return { direct: count('direct'), rewritten: count('rewritten') };
+}

@@ -8,7 +8,7 @@ import { Duplex } from 'node:stream';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const FRAME = { DATA: 0x0, HEADERS: 0x1, SETTINGS: 0x4, CONTINUATION: 0x9 } as const;
-export const FLAG = { END_STREAM: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
+export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 
 export interface Frame {
   readonly type: number;

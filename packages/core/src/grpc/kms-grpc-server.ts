@@ -4,15 +4,21 @@ import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-j
 import type { Broker } from '../broker.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { Counter, Metrics } from '../metrics.js';
 import type { RequestScope } from '../request-context.js';
 import { kmsV1beta1Service } from './kms-v1beta1-service.js';
 import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http2/connection-limits.js';
-import { RewritingConnection } from './http2/rewriting-connection.js';
+import { ConnectionTriage, type ConnectionPath } from './http2/connection-triage.js';
 import { kmsServices } from './kms-services.js';
 import { withTolerantDecoders } from './request-decoding.js';
 import { LogRateLimit, truncateForLog } from '../log-limit.js';
+
+/** The label set of each connection path, made once. */
+const PATH_LABELS: Readonly<Record<ConnectionPath, { readonly path: ConnectionPath }>> = {
+  direct: { path: 'direct' },
+  rewritten: { path: 'rewritten' },
+};
 
 /** How much of a client-supplied authority a log line quotes. */
 const LOGGED_AUTHORITY_CHARS = 64;
@@ -37,17 +43,20 @@ export interface KmsGrpcServerOptions {
  * The KMS front-end: KMS v2 and v1beta1 served by one grpc-js server on one unix socket. Built as a value
  * apart from listen(), so tests and tools can compose it.
  *
- * The socket is accepted here, not by grpc-js: each connection reaches grpc-js through a connection
- * injector, wrapped in a `RewritingConnection` so that the socket path kube-apiserver before 1.32 sends as
- * `:authority` is accepted (docs/architecture.md, "The socket and HTTP/2").
+ * The socket is accepted here, not by grpc-js: a `ConnectionTriage` reads each connection's first call and
+ * hands it to grpc-js through a connection injector, as it is or, when it carries the socket path that
+ * kube-apiserver before 1.32 sends as `:authority`, wrapped in a `RewritingConnection` that replaces it
+ * (docs/architecture.md, "The socket and HTTP/2").
  */
 export class KmsGrpcServer {
   readonly #server: Server;
   readonly #inFlight = new Set<RequestScope>();
   readonly #logger: Logger;
-  readonly #connections = new Map<Socket, RewritingConnection>();
+  readonly #connections = new Map<Socket, ConnectionTriage>();
   readonly #limits: ConnectionLimits;
   readonly #violationWarnings: LogRateLimit;
+  readonly #connectionsServed: Counter<'path'>;
+  #closing = false;
   #evictedSinceWarning = 0;
   #lastEvictionWarning = -Infinity;
   #listener: NetServer | undefined;
@@ -73,6 +82,11 @@ export class KmsGrpcServer {
       failureWarnings: new LogRateLimit({ intervalMs: WARNING_INTERVAL_MS, clock: options.clock }),
     };
     this.#violationWarnings = new LogRateLimit({ intervalMs: WARNING_INTERVAL_MS, clock: options.clock });
+    this.#connectionsServed = options.metrics.counter({
+      name: 'grpc_connections_total',
+      help: 'KMS socket connections handed to gRPC, by path: direct, or rewritten (the socket path as :authority, kube-apiserver before 1.32)',
+      labelNames: ['path'],
+    });
     const services = kmsServices();
     this.#server.addService(
       withTolerantDecoders(services.v2.service),
@@ -104,7 +118,7 @@ export class KmsGrpcServer {
 
   #accept(socket: Socket, injector: ConnectionInjector): void {
     if (this.#connections.size >= this.#limits.maxConnections) this.#evictOne();
-    const connection = new RewritingConnection(
+    const triage = new ConnectionTriage(
       socket,
       {
         onViolation: (violation) => {
@@ -130,12 +144,23 @@ export class KmsGrpcServer {
             { handshakeTimeoutMs: this.#limits.handshakeTimeoutMs },
             'closed a KMS connection that sent no HTTP/2 preface in time',
           ),
+        onDecided: (path, stream) => {
+          if (this.#closing) {
+            socket.destroy();
+            return;
+          }
+          this.#connectionsServed.add(PATH_LABELS[path]);
+          injector.injectConnection(stream);
+        },
       },
-      { handshakeTimeoutMs: this.#limits.handshakeTimeoutMs },
+      {
+        handshakeTimeoutMs: this.#limits.handshakeTimeoutMs,
+        idleTimeoutMs: this.#limits.idleTimeoutMs,
+        maxConcurrentStreams: this.#limits.maxConcurrentStreams,
+      },
     );
-    this.#connections.set(socket, connection);
+    this.#connections.set(socket, triage);
     socket.once('close', () => this.#connections.delete(socket));
-    injector.injectConnection(connection);
   }
 
   /**
@@ -144,7 +169,7 @@ export class KmsGrpcServer {
    * holding a slot loses it; a caller with work reconnects (kube-apiserver's gRPC client does by itself).
    */
   #evictOne(): void {
-    let victim: [Socket, RewritingConnection] | undefined;
+    let victim: [Socket, ConnectionTriage] | undefined;
     for (const entry of this.#connections) {
       const [, connection] = entry;
       if (!connection.handshakeComplete) {
@@ -177,6 +202,9 @@ export class KmsGrpcServer {
    * stop (their providers see an aborted signal) and the server is closed.
    */
   async shutdown(graceMs: number): Promise<void> {
+    this.#closing = true;
+    // grpc-js drains the connections it has; one still being triaged holds no call yet.
+    for (const [socket, triage] of this.#connections) if (!triage.decided) socket.destroy();
     const listener = this.#listener;
     const stopped =
       listener === undefined

@@ -6,9 +6,11 @@ import { Http2ProtocolViolation } from './protocol-violation.js';
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const FRAME_HEADER_BYTES = 9;
 const FRAME_HEADERS = 0x1;
+const FRAME_SETTINGS = 0x4;
 const FRAME_PUSH_PROMISE = 0x5;
 const FRAME_CONTINUATION = 0x9;
 const FLAG_END_STREAM = 0x1;
+const FLAG_ACK = 0x1;
 const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
@@ -29,6 +31,8 @@ interface OpenHeaderBlock {
   readonly streamId: number;
   readonly endStream: boolean;
   readonly fragments: Buffer[];
+  /** The block's frames as the client sent them, headers included: what goes out if it passes unchanged. */
+  readonly frames: Buffer[];
   size: number;
 }
 
@@ -40,17 +44,26 @@ interface FrameInProgress {
   readonly length: number;
   /** For HEADERS and CONTINUATION, which are buffered whole; undefined for frames passed through. */
   payload: Buffer | undefined;
+  /** For HEADERS and CONTINUATION: the frame header followed by `payload`, one buffer. */
+  raw: Buffer | undefined;
   received: number;
 }
 
 /**
  * The client-to-server half of a KMS connection, rewritten on its way to grpc-js so that every authority
- * kube-apiserver sends is accepted. Every byte passes through unchanged except header blocks: each block
- * (HEADERS plus any CONTINUATION frames) is decoded with an HPACK context mirroring the client's encoder,
- * an authority nghttp2 would refuse (a socket path) is replaced with `localhost`, and the block is sent on
- * re-encoded as one HEADERS frame (split into CONTINUATION frames past the frame size limit) that uses no
- * dynamic table, keeping END_STREAM and dropping padding and the deprecated priority fields. Connection
- * errors throw `Http2ProtocolViolation`; the caller closes the connection.
+ * kube-apiserver sends is accepted. Every byte passes through unchanged except header blocks. Each block
+ * (HEADERS plus any CONTINUATION frames) is decoded with an HPACK context mirroring the client's encoder.
+ * Until the first block that carries an authority nghttp2 would refuse (a socket path), blocks go on
+ * exactly as the client sent them, so grpc-js's HPACK table is the client's. That block and every later
+ * one go on re-encoded, the authority replaced with `localhost`, as one HEADERS frame (split into
+ * CONTINUATION frames past the frame size limit) that uses no dynamic table, keeping END_STREAM and
+ * dropping padding and the deprecated priority fields: from then on grpc-js never reads its table again,
+ * so the two tables cannot drift. Connection errors throw `Http2ProtocolViolation`; the caller closes the
+ * connection.
+ *
+ * With `dropSettingsAck`, the client's first SETTINGS acknowledgement is removed: it answers the SETTINGS
+ * frame the front-end sent before grpc-js had the connection (`ConnectionTriage`), which grpc-js never sent
+ * and must not see acknowledged.
  */
 export class ClientFrameRewriter {
   readonly #decoder = new HeaderBlockDecoder();
@@ -62,15 +75,42 @@ export class ClientFrameRewriter {
   #block: OpenHeaderBlock | undefined;
   /** Whether every byte of the current chunk so far goes out as it came, in order, and nothing else. */
   #verbatim = true;
+  #settingsAcksToDrop: number;
+  #headerBlocks = 0;
+  #reencoding = false;
 
-  /** `onAuthorityReplaced` hears of each authority replaced (the caller decides how often to say so). */
-  constructor(onAuthorityReplaced: (original: string) => void = () => {}) {
-    this.#onAuthorityReplaced = onAuthorityReplaced;
+  /**
+   * `onAuthorityReplaced` hears of each authority replaced (the caller decides how often to say so);
+   * `dropSettingsAck` removes the client's first SETTINGS acknowledgement (see the class comment).
+   */
+  constructor(options: { onAuthorityReplaced?: (original: string) => void; dropSettingsAck?: boolean } = {}) {
+    this.#onAuthorityReplaced = options.onAuthorityReplaced ?? (() => {});
+    this.#settingsAcksToDrop = options.dropSettingsAck === true ? 1 : 0;
   }
 
   /** Whether the client has sent the whole HTTP/2 connection preface. */
   get prefaceReceived(): boolean {
     return this.#prefaceSeen === PREFACE.length;
+  }
+
+  /** Header blocks read whole so far. */
+  get headerBlocks(): number {
+    return this.#headerBlocks;
+  }
+
+  /** Whether blocks are being re-encoded (an authority was replaced): grpc-js's HPACK table is frozen. */
+  get reencoding(): boolean {
+    return this.#reencoding;
+  }
+
+  /** Whether the SETTINGS acknowledgement to remove has not arrived yet. */
+  get settingsAckPending(): boolean {
+    return this.#settingsAcksToDrop > 0;
+  }
+
+  /** Whether everything read so far has been handed out: no frame or frame header is held part-read. */
+  get atFrameBoundary(): boolean {
+    return this.#headerFill === 0 && this.#frame?.payload === undefined && this.#block === undefined;
   }
 
   /** Takes the next bytes from the client; returns what to hand grpc-js, in order. */
@@ -123,6 +163,7 @@ export class ClientFrameRewriter {
       flags: header[4] ?? 0,
       streamId: header.readUInt32BE(5) & 0x7fffffff,
       payload: undefined,
+      raw: undefined,
       received: 0,
     };
     this.#checkSequence(frame);
@@ -133,7 +174,12 @@ export class ClientFrameRewriter {
           `a header frame of ${frame.length} bytes exceeds the frame size limit of ${MAX_FRAME_BYTES}`,
         );
       }
-      frame.payload = Buffer.allocUnsafe(frame.length);
+      frame.raw = Buffer.allocUnsafe(FRAME_HEADER_BYTES + frame.length);
+      header.copy(frame.raw);
+      frame.payload = frame.raw.subarray(FRAME_HEADER_BYTES);
+      this.#verbatim = false;
+    } else if (this.#isSettingsAckToDrop(frame)) {
+      this.#settingsAcksToDrop--;
       this.#verbatim = false;
     } else {
       out.push(header);
@@ -142,6 +188,17 @@ export class ClientFrameRewriter {
     // A frame with no payload is complete already.
     if (frame.length === 0) this.#completeFrame(frame, out);
     return next;
+  }
+
+  /** An empty SETTINGS acknowledgement while one is to be dropped (a malformed one goes on to grpc-js). */
+  #isSettingsAckToDrop(frame: FrameInProgress): boolean {
+    return (
+      this.#settingsAcksToDrop > 0 &&
+      frame.type === FRAME_SETTINGS &&
+      (frame.flags & FLAG_ACK) !== 0 &&
+      frame.streamId === 0 &&
+      frame.length === 0
+    );
   }
 
   /** A header block must continue with CONTINUATION frames on its own stream and nothing else (6.10). */
@@ -172,15 +229,17 @@ export class ClientFrameRewriter {
 
   #completeFrame(frame: FrameInProgress, out: Buffer[]): void {
     this.#frame = undefined;
-    if (frame.payload === undefined) return;
+    if (frame.payload === undefined || frame.raw === undefined) return;
     const fragment = frame.type === FRAME_HEADERS ? headersFragment(frame, frame.payload) : frame.payload;
     const block: OpenHeaderBlock = this.#block ?? {
       streamId: frame.streamId,
       endStream: (frame.flags & FLAG_END_STREAM) !== 0,
       fragments: [],
+      frames: [],
       size: 0,
     };
     block.fragments.push(fragment);
+    block.frames.push(frame.raw);
     block.size += fragment.length;
     if (block.size > MAX_HEADER_BLOCK_BYTES) {
       throw new Http2ProtocolViolation(
@@ -193,19 +252,23 @@ export class ClientFrameRewriter {
       return;
     }
     this.#block = undefined;
-    out.push(this.#rewriteBlock(block));
+    this.#headerBlocks++;
+    this.#passBlock(block, out);
   }
 
-  #rewriteBlock(block: OpenHeaderBlock): Buffer {
+  /** Decodes a whole block (keeping the mirror table current) and hands on the block or its rewrite. */
+  #passBlock(block: OpenHeaderBlock, out: Buffer[]): void {
     const encoded = block.fragments.length === 1 ? block.fragments[0] : Buffer.concat(block.fragments);
     const fields = this.#decoder.decode(encoded ?? Buffer.alloc(0));
     for (const field of fields) {
       if (isAuthorityField(field.name) && !isValidAuthority(field.value)) {
         this.#onAuthorityReplaced(field.value);
         field.value = REPLACEMENT_AUTHORITY;
+        this.#reencoding = true;
       }
     }
-    return headerFrames(block.streamId, block.endStream, encodeHeaderBlock(fields));
+    if (this.#reencoding) out.push(headerFrames(block.streamId, block.endStream, encodeHeaderBlock(fields)));
+    else out.push(...block.frames);
   }
 }
 

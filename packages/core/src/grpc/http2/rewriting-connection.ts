@@ -1,59 +1,44 @@
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { ClientFrameRewriter } from './client-frame-rewriter.js';
+import type { ClientFrameRewriter } from './client-frame-rewriter.js';
 import type { Http2ProtocolViolation } from './protocol-violation.js';
 
 /** The largest batch of grpc-js's writes joined into one buffer for the socket (see `_writev`). */
 const JOINED_WRITE_BYTES = 64 * 1024;
 
-interface RewritingConnectionHooks {
-  /** The client broke HTTP/2 or HPACK; the connection is being closed. */
-  readonly onViolation: (violation: Http2ProtocolViolation) => void;
-  /** The client sent an authority that nghttp2 refuses; it was replaced (first time on this connection). */
-  readonly onAuthorityReplaced: (original: string) => void;
-  /** The client did not send the HTTP/2 preface in time; the connection is being closed. */
-  readonly onHandshakeTimeout: () => void;
-}
-
 /**
- * The stream grpc-js serves instead of the accepted socket: what grpc-js writes goes to the client as it
- * is; what the client writes goes through a `ClientFrameRewriter` first. Flow control follows both ways
- * (a full grpc-js read buffer pauses the socket; a full socket holds grpc-js's writes), and either side
- * closing closes the other.
+ * The stream grpc-js serves instead of the accepted socket, for a connection `ConnectionTriage` found in
+ * need of rewriting: what grpc-js writes goes to the client as it is; what the client writes goes through
+ * the connection's `ClientFrameRewriter` first. Flow control follows both ways (a full grpc-js read buffer
+ * pauses the socket; a full socket holds grpc-js's writes), and either side closing closes the other.
  */
 export class RewritingConnection extends Duplex {
   readonly #socket: Socket;
   readonly #rewriter: ClientFrameRewriter;
-  readonly #hooks: RewritingConnectionHooks;
-  readonly #handshakeTimer: NodeJS.Timeout;
+  readonly #onViolation: (violation: Http2ProtocolViolation) => void;
   #lastActivity = performance.now();
-  #handshakeDone = false;
 
-  constructor(socket: Socket, hooks: RewritingConnectionHooks, options: { handshakeTimeoutMs: number }) {
+  /**
+   * Takes over `socket` from the triage: `rewriter` has read everything the client sent so far, and
+   * `rewritten` is what it handed out, which grpc-js reads first. `onViolation` hears of a client that
+   * broke HTTP/2 or HPACK; the connection is then closed.
+   */
+  constructor(
+    socket: Socket,
+    rewriter: ClientFrameRewriter,
+    rewritten: Buffer,
+    onViolation: (violation: Http2ProtocolViolation) => void,
+  ) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
-    this.#hooks = hooks;
-    this.#handshakeTimer = setTimeout(() => {
-      hooks.onHandshakeTimeout();
-      socket.destroy();
-    }, options.handshakeTimeoutMs);
-    this.#handshakeTimer.unref();
-    let reported = false;
-    this.#rewriter = new ClientFrameRewriter((original) => {
-      if (reported) return;
-      reported = true;
-      hooks.onAuthorityReplaced(original);
-    });
+    this.#rewriter = rewriter;
+    this.#onViolation = onViolation;
+    if (rewritten.length > 0) this.push(rewritten);
     socket.on('data', (chunk: Buffer) => this.#fromClient(chunk));
     socket.on('end', () => this.push(null));
     // 'close' follows every socket error; grpc-js hears of it as the stream ending.
     socket.on('error', () => {});
     socket.on('close', () => this.destroy());
-  }
-
-  /** Whether the client has completed the HTTP/2 handshake (sent the connection preface). */
-  get handshakeComplete(): boolean {
-    return this.#rewriter.prefaceReceived;
   }
 
   /** When the client last sent anything (`performance.now()` milliseconds). */
@@ -67,13 +52,9 @@ export class RewritingConnection extends Duplex {
     try {
       parts = this.#rewriter.push(chunk);
     } catch (error) {
-      this.#hooks.onViolation(error as Http2ProtocolViolation);
+      this.#onViolation(error as Http2ProtocolViolation);
       this.#socket.destroy();
       return;
-    }
-    if (!this.#handshakeDone && this.#rewriter.prefaceReceived) {
-      this.#handshakeDone = true;
-      clearTimeout(this.#handshakeTimer);
     }
     if (parts.length === 0) return;
     const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
@@ -122,7 +103,6 @@ export class RewritingConnection extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.#handshakeTimer);
     this.#socket.destroy();
     callback(error);
   }
