@@ -1,38 +1,30 @@
 #!/usr/bin/env node
 // pnpm bench: measures the KMS front-end over its unix socket from a separate load process, beside a
 // bare @grpc/grpc-js server on the same kind of socket, and writes the figures to docs/benchmarks.md.
-// Usage: pnpm bench [--seconds N] [--only REGEXP-OF-SCENARIO-NAMES]
-import { spawn } from 'node:child_process';
+// Usage: pnpm bench [--seconds N] [--rounds N] [--only REGEXP-OF-SCENARIO-NAMES]
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
+import { measureInterleaved } from './bench/interleaved.mjs';
 import { measureProcessCosts } from './bench/process-costs.mjs';
+import { runLoad } from './bench/run-load.mjs';
 import { scenarios } from './bench/scenarios.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf('--seconds') + 1] || 0) || 3;
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const rounds = Number(args[args.indexOf('--rounds') + 1] || 0) || 5;
+/** Issue 12's load: 64 callers, as many as kube-apiservers of a large cluster hold in flight. */
+const INTERLEAVED_CONCURRENCY = 64;
 const concurrencies = [1, 16, 64];
 const ops = ['encrypt', 'decrypt'];
 
 /** A figure for the table, or a dash where the row has none (no server process of its own). */
 function formatNumber(value, digits) {
   return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—';
-}
-
-function run(command, commandArgs, options = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'], ...options });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${commandArgs.join(' ')} exited ${code}`)),
-    );
-  });
 }
 
 const results = [];
@@ -46,22 +38,10 @@ try {
       for (const op of ops) {
         for (const concurrency of concurrencies) {
           for (const authority of scenario.authorities ?? ['localhost']) {
-            const line = await run(
-              process.execPath,
-              [
-                join(root, target.loadScript ?? 'scripts/bench/load.mjs'),
-                target.socket,
-                op,
-                String(concurrency),
-                String(seconds),
-                String(target.pid ?? ''),
-                authority,
-              ],
-              { cwd: root },
-            );
+            const measured = await runLoad(root, target, op, concurrency, seconds, authority);
             const name =
               authority === 'localhost' ? scenario.name : `${scenario.name}, socket path as :authority`;
-            const result = { scenario: name, ...JSON.parse(line.trim().split('\n').pop()) };
+            const result = { scenario: name, ...measured };
             results.push(result);
             process.stderr.write(
               `${op.padEnd(8)} c=${String(concurrency).padStart(2)} ${authority.padEnd(11)} ${result.opsPerSec.toFixed(0).padStart(7)} ops/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  server ${formatNumber(result.serverCpuUsPerCall, 0)} µs CPU/call ${formatNumber(result.serverRssMb, 0)} MB  errors ${result.errors}\n`,
@@ -77,6 +57,25 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
+let interleaved;
+if (only === undefined || /interleaved/.test(only)) {
+  process.stderr.write(`\n== interleaved: baseline and trousseau + local, ${rounds} rounds\n`);
+  const scratch = await mkdtemp(join(tmpdir(), 'trousseau-bench-'));
+  try {
+    interleaved = await measureInterleaved({
+      root,
+      dir: scratch,
+      seconds,
+      rounds,
+      concurrency: INTERLEAVED_CONCURRENCY,
+      baseline: scenarios[0],
+      trousseau: scenarios[1],
+    });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
 process.stderr.write('\n== process: start-up, idle memory, CLI\n');
 const processCosts = only === undefined || /process/.test(only) ? await measureProcessCosts(root) : undefined;
 if (processCosts !== undefined) process.stderr.write(`${JSON.stringify(processCosts)}\n`);
@@ -86,7 +85,7 @@ const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node 
 const stamp = new Date().toISOString();
 await writeFile(
   join(root, 'bench-results/latest.json'),
-  JSON.stringify({ stamp, machine, seconds, results, processCosts }, null, 2),
+  JSON.stringify({ stamp, machine, seconds, results, interleaved, processCosts }, null, 2),
 );
 
 const table = [
@@ -116,6 +115,20 @@ const ratioTable = [
   '|---|---|---:|---:|---:|---:|',
   ...ratios,
 ].join('\n');
+const range = ([low, high]) => `${low.toFixed(2)}-${high.toFixed(2)}`;
+const interleavedTable =
+  interleaved === undefined
+    ? ''
+    : [
+        `Interleaved (issue 12's measure): the baseline and \`trousseau + local\` up side by side, ${interleaved.rounds} rounds at concurrency ${interleaved.concurrency}, each round running every target once per rpc in a rotating order; each figure is the median over the rounds of Trousseau's figure divided by the baseline's of the same round (the range in brackets):`,
+        '',
+        '| scenario | rpc | server CPU per call | calls per second | server RSS MB (this / baseline), median |',
+        '|---|---|---:|---:|---:|',
+        ...interleaved.rows.map(
+          (row) =>
+            `| ${row.target} | ${row.op} | ${row.cpuRatio.toFixed(2)}x (${range(row.cpuRange)}) | ${row.throughputRatio.toFixed(2)}x (${range(row.throughputRange)}) | ${row.rssMb.toFixed(0)} / ${row.baselineRssMb.toFixed(0)} |`,
+        ),
+      ].join('\n');
 const processTable =
   processCosts === undefined
     ? ''
@@ -130,7 +143,7 @@ const processTable =
         `| \`trousseau version\` | ${processCosts.versionMs.toFixed(0)} ms |`,
         `| \`node -e 0\` on the same machine, for scale | ${processCosts.bareNodeMs.toFixed(0)} ms |`,
       ].join('\n');
-const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n\n${ratioTable}\n\n${processTable}\n<!-- bench:end -->`;
+const generated = `<!-- bench:start (written by \`pnpm bench\`; do not edit by hand) -->\nLast run: ${stamp} on ${machine}, ${seconds} s per row.\n\n${table}\n\n${ratioTable}\n\n${interleavedTable}\n\n${processTable}\n<!-- bench:end -->`;
 const docPath = join(root, 'docs/benchmarks.md');
 let doc = await readFile(docPath, 'utf8').catch(
   () => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n',

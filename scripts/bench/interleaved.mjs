@@ -1,0 +1,76 @@
+// Issue 12's comparison, measured the way it was set: the bare grpc-js baseline and `trousseau serve`
+// (embedded default, local provider) kept up side by side, and their rows interleaved round by round, so
+// that whatever else the shared machine does falls on both alike. Each round runs every target once per
+// rpc (in an order that rotates from round to round); each Trousseau figure is divided by the baseline's
+// of the same round and rpc, and the median of those ratios over the rounds is reported, with the range.
+import { runLoad } from './run-load.mjs';
+
+/** The median of `values` (sorted copy). */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * Runs `rounds` rounds at `concurrency` of each rpc against each target and returns one row per rpc and
+ * Trousseau target: median ratios to the baseline (server CPU per call, calls per second) with their range,
+ * and the median RSS of both.
+ */
+export async function measureInterleaved({ root, dir, seconds, rounds, concurrency, baseline, trousseau }) {
+  const started = [];
+  try {
+    const bare = await baseline.start({ dir, root });
+    started.push(bare);
+    const served = await trousseau.start({ dir, root });
+    started.push(served);
+    const targets = [
+      { name: baseline.name, server: bare, authority: 'localhost' },
+      { name: trousseau.name, server: served, authority: 'localhost' },
+      { name: `${trousseau.name}, socket path as :authority`, server: served, authority: 'socket-path' },
+    ];
+    const samples = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const op of ['encrypt', 'decrypt']) {
+        const order = targets.map((_, index) => targets[(index + round) % targets.length]);
+        for (const target of order) {
+          const result = await runLoad(root, target.server, op, concurrency, seconds, target.authority);
+          samples.push({ round, op, target: target.name, ...result });
+          process.stderr.write(
+            `round ${round + 1}/${rounds} ${op.padEnd(7)} ${target.name.padEnd(60)} ${result.opsPerSec.toFixed(0).padStart(6)} ops/s ${result.serverCpuUsPerCall.toFixed(0).padStart(5)} µs CPU/call ${result.serverRssMb.toFixed(0)} MB\n`,
+          );
+        }
+      }
+    }
+    const rows = [];
+    for (const op of ['encrypt', 'decrypt']) {
+      for (const target of targets.slice(1)) {
+        const cpu = [];
+        const throughput = [];
+        const rss = [];
+        const baseRss = [];
+        for (let round = 0; round < rounds; round++) {
+          const base = samples.find((s) => s.round === round && s.op === op && s.target === baseline.name);
+          const mine = samples.find((s) => s.round === round && s.op === op && s.target === target.name);
+          cpu.push(mine.serverCpuUsPerCall / base.serverCpuUsPerCall);
+          throughput.push(mine.opsPerSec / base.opsPerSec);
+          rss.push(mine.serverRssMb);
+          baseRss.push(base.serverRssMb);
+        }
+        rows.push({
+          target: target.name,
+          op,
+          cpuRatio: median(cpu),
+          cpuRange: [Math.min(...cpu), Math.max(...cpu)],
+          throughputRatio: median(throughput),
+          throughputRange: [Math.min(...throughput), Math.max(...throughput)],
+          rssMb: median(rss),
+          baselineRssMb: median(baseRss),
+        });
+      }
+    }
+    return { rounds, concurrency, seconds, rows, samples };
+  } finally {
+    for (const target of started.reverse()) await target.stop();
+  }
+}
