@@ -117,6 +117,9 @@ export class KmsGrpcServer {
   }
 
   #accept(socket: Socket, injector: ConnectionInjector): void {
+    // A connection already destroyed (a protocol violation, an eviction) leaves the map on its 'close'
+    // event, a tick later: it holds no slot, and evicting it would let one more live connection in.
+    for (const open of this.#connections.keys()) if (open.destroyed) this.#connections.delete(open);
     if (this.#connections.size >= this.#limits.maxConnections) this.#evictOne();
     const triage = new ConnectionTriage(
       socket,
