@@ -5,7 +5,8 @@
 #   docker build -t trousseau:dev .
 #   docker run --rm trousseau:dev version
 #
-# Stage "build" installs the whole workspace from the lockfile, compiles it with `tsc -b`, and uses
+# Stage "build" installs the whole workspace from the lockfile, compiles it with `tsc -b`, bundles the
+# command with esbuild (scripts/bundle-server.mjs: dist/bundle, which the ENTRYPOINT runs), and uses
 # `pnpm deploy --prod` to lay out @trousseau/server with its production dependencies only (the workspace
 # packages it depends on are copied in with the files their package.json "files" lists). Stage "runtime"
 # copies that one directory onto a fresh base: no compiler, no dev dependencies, no sources, no pnpm store.
@@ -38,11 +39,12 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
 # The server's project references reach every package and the example provider (its tests use them).
 COPY packages ./packages
 COPY examples ./examples
-RUN pnpm exec tsc -b packages/server
+COPY scripts/bundle-server.mjs ./scripts/
+RUN pnpm exec tsc -b packages/server && node scripts/bundle-server.mjs
 # Production dependencies only: devDependencies (testing, emulators, typescript, eslint) stay behind.
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm --filter @trousseau/server deploy --prod --store-dir /pnpm/store /out \
- && test -f /out/dist/src/bin.js \
+ && test -f /out/dist/bundle/trousseau.cjs \
  && test ! -e /out/node_modules/typescript \
  && test ! -e /out/node_modules/@trousseau/testing
 
@@ -63,5 +65,5 @@ COPY --from=build --chown=0:0 /out /app
 # Non-root by default. The Kubernetes manifests in deploy/ override this where the socket needs it
 # (see docs/operations.md, "Who may open the socket").
 USER 65532:65532
-ENTRYPOINT ["node", "/app/dist/src/bin.js"]
+ENTRYPOINT ["node", "/app/dist/bundle/trousseau.cjs"]
 CMD ["serve", "--config", "/etc/trousseau/config.yaml"]

@@ -36,6 +36,11 @@ export default tseslint.config(
     },
   },
   {
+    // A CommonJS module (bin.cts) imports with TypeScript's `import x = require()`.
+    files: ['**/*.cts'],
+    rules: { '@typescript-eslint/no-require-imports': ['error', { allowAsImport: true }] },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

@@ -24,6 +24,7 @@ const EXAMPLE = repoPath('examples', 'provider-example');
 interface Manifest {
   readonly name: string;
   readonly bin?: Record<string, string>;
+  readonly files?: readonly string[];
   readonly dependencies?: Record<string, string>;
 }
 
@@ -31,11 +32,16 @@ async function readManifest(dir: string): Promise<Manifest> {
   return JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Manifest;
 }
 
-/** The image's /app: the server's compiled files and its production dependencies (as `pnpm deploy --prod`). */
+/**
+ * The image's /app: what the server's package.json "files" ships (the compiled files and the bundle the
+ * bin runs) and its production dependencies (as `pnpm deploy --prod`).
+ */
 async function layOutServerInstall(app: string): Promise<void> {
-  await cp(join(SERVER, 'dist', 'src'), join(app, 'dist', 'src'), { recursive: true });
-  await cp(join(SERVER, 'package.json'), join(app, 'package.json'));
   const manifest = await readManifest(SERVER);
+  for (const shipped of manifest.files ?? []) {
+    await cp(join(SERVER, shipped), join(app, shipped), { recursive: true });
+  }
+  await cp(join(SERVER, 'package.json'), join(app, 'package.json'));
   for (const name of Object.keys(manifest.dependencies ?? {})) {
     const link = join(app, 'node_modules', name);
     await mkdir(dirname(link), { recursive: true });
@@ -78,6 +84,8 @@ describe('a third-party provider in the shipped image layout', () => {
   /** The simulated image's paths. */
   let app: string;
   let bin: string;
+  /** The same bin in the repository's build, whose install is packages/server. */
+  let repositoryBin: string;
   let providersDir: string;
   let configDir: string;
   let socket: string;
@@ -102,14 +110,15 @@ providers:
   };
 
   before(async () => {
-    for (const built of [join(SERVER, 'dist', 'src', 'bin.js'), join(EXAMPLE, 'dist', 'src', 'index.js')]) {
-      assert.ok(existsSync(built), `${built} exists: build the workspace first (npx tsc -b)`);
-    }
-    root = await realpath(await mkdtemp(join(tmpdir(), 'trousseau-derived-image-')));
-    npmCache = join(root, 'npm-cache');
     const server = await readManifest(SERVER);
     const binInPackage = server.bin?.['trousseau'];
     assert.ok(binInPackage, 'the server package names its trousseau bin');
+    repositoryBin = join(SERVER, binInPackage);
+    for (const built of [repositoryBin, join(EXAMPLE, 'dist', 'src', 'index.js')]) {
+      assert.ok(existsSync(built), `${built} exists: build the workspace first (pnpm build)`);
+    }
+    root = await realpath(await mkdtemp(join(tmpdir(), 'trousseau-derived-image-')));
+    npmCache = join(root, 'npm-cache');
     // The image's paths, under root: the server installed at /app (its ENTRYPOINT runs /app/<bin>).
     app = join(root, 'app');
     bin = join(app, binInPackage);
@@ -190,7 +199,7 @@ providers:
   it('passes `trousseau check`, run by the repository build with --providers-dir naming the directory', async () => {
     const config = await writeConfig((await readManifest(EXAMPLE)).name);
     const check = startNodeProcess(
-      join(SERVER, 'dist', 'src', 'bin.js'),
+      repositoryBin,
       ['check', '--config', config, '--providers-dir', providersDir],
       { env: serverEnv() },
     );
@@ -225,7 +234,7 @@ providers:
     // install also has the example (a dev dependency): the directory named is searched first.
     for (const [script, args, env, install] of [
       [bin, [], serverEnv({ TROUSSEAU_PROVIDERS_PATH: elsewhere }), app],
-      [join(SERVER, 'dist', 'src', 'bin.js'), ['--providers-dir', elsewhere], serverEnv(), SERVER],
+      [repositoryBin, ['--providers-dir', elsewhere], serverEnv(), SERVER],
     ] as const) {
       const serve = startNodeProcess(script, ['serve', '--config', config, ...args], { env });
       assert.equal(await serve.exited, 2, serve.output());

@@ -23,7 +23,7 @@ import { exportedNames, metricNamesIn } from './support/promql.js';
 
 const RULES_FILE = repoPath('deploy', 'monitoring', 'trousseau-rules.yaml');
 const DASHBOARD_FILE = repoPath('deploy', 'monitoring', 'grafana-dashboard.json');
-const SERVER_BIN = repoPath('packages', 'server', 'dist', 'src', 'bin.js');
+const SERVER_BIN = repoPath('packages', 'server', 'dist', 'bundle', 'trousseau.cjs');
 
 /** Bound of every wait below: for a broken build, sized for a loaded CI machine; a wait that holds ends at once. */
 const WAIT = { timeoutMs: 90_000, intervalMs: 100 };

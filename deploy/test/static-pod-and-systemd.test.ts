@@ -79,7 +79,7 @@ describe('systemd unit', () => {
     assert.deepEqual([...unit.keys()], ['Unit', 'Service', 'Install']);
     assert.match(
       value('ExecStart') ?? '',
-      /^\/usr\/bin\/node \/opt\/trousseau\/dist\/src\/bin\.js serve --config \/etc\/trousseau\/config\.yaml$/,
+      /^\/usr\/bin\/node \/opt\/trousseau\/dist\/bundle\/trousseau\.cjs serve --config \/etc\/trousseau\/config\.yaml$/,
     );
     assert.ok(value('User') && value('User') !== 'root' && value('User') !== '0');
     assert.equal(value('RuntimeDirectory'), 'trousseau', '/run/trousseau, which is /var/run/trousseau');

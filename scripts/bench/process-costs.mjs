@@ -72,7 +72,7 @@ async function bareNodeOnce() {
 }
 
 export async function measureProcessCosts(root, runs = 5) {
-  const bin = join(root, 'packages/server/dist/src/bin.js');
+  const bin = join(root, 'packages/server/dist/bundle/trousseau.cjs');
   const starts = [];
   const versions = [];
   const bare = [];

@@ -39,7 +39,14 @@ export async function startTrousseau({ dir, root }, name, config, env = {}) {
     JSON.stringify({ version: 1, socket: { path: socket }, logging: { level: 'warn' }, ...config }),
   );
   const child = await startProcess(
-    [join(root, 'packages/server/dist/src/bin.js'), 'serve', '--config', file, '--log-level', 'info'],
+    [
+      join(root, 'packages/server/dist/bundle/trousseau.cjs'),
+      'serve',
+      '--config',
+      file,
+      '--log-level',
+      'info',
+    ],
     'trousseau is serving',
     { cwd: root, env: { ...process.env, ...env } },
   );

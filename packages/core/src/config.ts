@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';
 import { INSTANCE_NAME_PATTERN } from './envelope.js';
 import { MAX_COPIES } from './replicated-envelope.js';

@@ -9,7 +9,7 @@ import {
   type TokenCredentialOptions,
 } from '@azure/identity';
 import { TrousseauError, type ProviderContext } from '@trousseau/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CLOUD_AUTHORITY_HOSTS, type AzureCloud, type AzureOptions } from './options.js';
 
 /** The fields of the cloud-provider `azure.json` that the credential needs (the file holds many more). */

@@ -1,5 +1,5 @@
 import { secretRefSchema } from '@trousseau/core';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Key names Key Vault accepts. */
 export const KEY_NAME_PATTERN = /^[0-9A-Za-z-]{1,127}$/;

@@ -3,7 +3,7 @@ import { constants, type Stats } from 'node:fs';
 import { link, mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** AES-256 keys are 32 bytes. */
 const KEY_BYTES = 32;

@@ -14,7 +14,7 @@ import {
   type ProviderStatus,
   type RequestContext,
 } from '@trousseau/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createKeyRingFile, keyRingPermissionProblem, readKeyRing, type KeyRing } from './key-ring.js';
 import { NoncePool } from './nonce-pool.js';
 

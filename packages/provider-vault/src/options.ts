@@ -1,5 +1,5 @@
 import { secretRefSchema } from '@trousseau/core';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Where Kubernetes projects a pod's service-account token. */
 export const DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';

@@ -1,4 +1,4 @@
-// @trousseau/server: the daemon as a value, for tools and tests. The CLI entry is bin.js.
+// @trousseau/server: the daemon as a value, for tools and tests. The CLI entry is bin.cts.
 export { BUILTIN_PROVIDERS } from './builtin-providers.js';
 export { buildProgram, runCli } from './cli.js';
 export { embeddedDefaultConfig } from './embedded-default.js';

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +17,17 @@ import {
 } from '@trousseau/testing';
 import { BUILTIN_PROVIDERS, createServerContainer, SERVER_TOKENS, TrousseauServer } from '../src/index.js';
 
-/** The built CLI entry point. */
-export const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
+/** The trousseau command as shipped: this package's `bin` (the bundle `pnpm build` writes to dist/bundle). */
+export const BIN = fileURLToPath(
+  new URL(
+    (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        bin: { trousseau: string };
+      }
+    ).bin.trousseau,
+    new URL('../../', import.meta.url),
+  ),
+);
 
 /** A scratch directory inside the server package, so packages installed for it resolve from there. */
 export const PACKAGE_DIR = fileURLToPath(new URL('../../', import.meta.url));

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { runCli } from '../src/cli.js';
 import { TROUSSEAU_VERSION } from '../src/version.js';
-
-const BIN = fileURLToPath(new URL('../src/bin.js', import.meta.url));
+import { BIN } from './helpers.js';
 
 /** stdout of the real command in its own process. */
 async function trousseau(...args: string[]): Promise<string> {
@@ -30,8 +28,8 @@ async function throughParser(...args: string[]): Promise<string> {
   return written;
 }
 
-// bin.js answers a lone version request before the argument parser loads; the answer must be the one the
-// parser gives.
+// The command (bin.cts, run here as shipped: the bundle) answers a lone version request before the argument
+// parser loads; the answer must be the one the parser gives.
 describe('trousseau version', () => {
   for (const args of [['version'], ['--version'], ['-V']]) {
     it(`\`trousseau ${args.join(' ')}\` prints what the argument parser prints`, async () => {
