@@ -20,19 +20,29 @@ function rssMegabytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
 }
-async function runWorkers(call, concurrency, milliseconds) {
-  const until = performance.now() + milliseconds;
+/**
+ * Warm-up: at least `minMs` and at least `minCalls` calls (but no more than `maxMs`). A time alone is not
+ * enough: V8 optimises a function after enough calls, not after enough time, so at concurrency 1 against a
+ * slow server a one-second warm-up measured code still being compiled, and the first row of each fresh
+ * server (Encrypt, concurrency 1) came out far slower than the same row measured later.
+ */
+async function warmUp(call, concurrency, { minMs, minCalls, maxMs }) {
+  const started = performance.now();
   let i = 0;
+  const warming = () => {
+    const elapsed = performance.now() - started;
+    return elapsed < maxMs && (elapsed < minMs || i < minCalls);
+  };
   const worker = async () => {
-    while (performance.now() < until) await call(i++).catch(() => undefined);
+    while (warming()) await call(i++).catch(() => undefined);
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
 export async function measure({ op, call, concurrency, seconds, serverPid }) {
-  // Warm-up at the same concurrency for a second: connections, keep-alive pools, and the JIT of every
-  // process on the path (the first rows of a run would otherwise measure cold code).
-  await runWorkers(call, concurrency, 1_000);
+  // Warm-up at the same concurrency: connections, keep-alive pools, and the JIT of every process on the
+  // path (the first rows of a run would otherwise measure cold code).
+  await warmUp(call, concurrency, { minMs: 1_000, minCalls: 2_000, maxMs: 15_000 });
   const latencies = [];
   let errors = 0;
   let count = 0;

@@ -126,6 +126,36 @@ export const scenarios = [
         };
       },
     },
+    {
+      // The floor for any plugin process in front of Vault: a bare grpc-js server making one HTTP
+      // request per call. "trousseau + vault" less this row is Trousseau's own share; this row less
+      // "alone" is the cost of the hop itself (one more process woken and two more socket writes per call).
+      name: `bare grpc-js + vault (emulator, ${latencyMs} ms, one HTTP request per call, no Trousseau)`,
+      async start({ dir, root }) {
+        const emulator = await startVaultEmulator();
+        emulator.createKey('k8s');
+        emulator.faults.latencyMs = latencyMs;
+        const socket = join(dir, `bare-vault-${latencyMs}.sock`);
+        const child = await startProcess(
+          [
+            join(root, 'scripts/bench/bare-vault-server.mjs'),
+            socket,
+            JSON.stringify({ url: emulator.url, token: emulator.rootToken, key: 'k8s' }),
+          ],
+          'bare server listening',
+          { cwd: root },
+        );
+        const stopServer = stopper(child);
+        return {
+          socket,
+          pid: child.pid,
+          async stop() {
+            await stopServer();
+            await emulator.close();
+          },
+        };
+      },
+    },
     ...[true, false].map((batching) => ({
       name: `trousseau + vault (emulator, ${latencyMs} ms, batching ${batching ? 'on' : 'off'})`,
       async start(context) {

@@ -127,18 +127,32 @@ export class VaultKeyProvider implements KeyProvider {
 
   async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
     this.#assertOpen();
-    const work = (async (): Promise<EncryptResult> => {
-      if (this.#key.current === undefined) await this.#key.refresh(this.#deadlineOf(request), request.signal);
-      const input = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength).toString(
-        'base64',
-      );
-      const ciphertext = await this.#transit.encrypt(input, request);
-      return {
-        ciphertext: Buffer.from(ciphertext, 'utf8'),
-        keyId: await this.#keyIdFor(ciphertext, request),
-      };
-    })();
-    return raceAbort(work, request.signal, 'vault encrypt');
+    const input = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength).toString(
+      'base64',
+    );
+    if (this.#key.current === undefined) {
+      // No key metadata yet (Vault was down at start): read it first, raced on the caller's signal.
+      const work = (async (): Promise<EncryptResult> => {
+        await this.#key.refresh(this.#deadlineOf(request), request.signal);
+        const ciphertext = await this.#transit.encrypt(input, request);
+        return {
+          ciphertext: Buffer.from(ciphertext, 'utf8'),
+          keyId: await this.#keyIdFor(ciphertext, request),
+        };
+      })();
+      return raceAbort(work, request.signal, 'vault encrypt');
+    }
+    // The transit call answers the caller at its deadline or cancel by itself (the coalescer rejects a
+    // queued or in-flight call when its signal aborts): a lone call needs no second race.
+    const ciphertext = await this.#transit.encrypt(input, request);
+    // The key as known now (a background read may have moved it on while the call was out).
+    const key = this.#key.current;
+    const version = ciphertextVersion(ciphertext);
+    const keyId =
+      key !== undefined && version !== undefined && version <= key.latestVersion
+        ? key.keyId
+        : await raceAbort(this.#keyIdFor(ciphertext, request), request.signal, 'vault encrypt');
+    return { ciphertext: Buffer.from(ciphertext, 'utf8'), keyId };
   }
 
   /**

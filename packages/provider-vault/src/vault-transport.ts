@@ -11,6 +11,7 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 
 /** What node-vault hands its transport for one request (`request-promise` options). */
 interface TransportRequest {
@@ -101,6 +102,21 @@ function decodeBody(statusCode: number, raw: Buffer): { readonly body: unknown }
   }
 }
 
+/** Where one hop goes: the parts of its URL `http.request` needs, worked out once per URL. */
+interface Target {
+  readonly url: URL;
+  readonly https: boolean;
+  readonly options: Readonly<ReturnType<typeof urlToHttpOptions>>;
+}
+
+function targetOf(url: URL): Target {
+  return { url, https: url.protocol === 'https:', options: urlToHttpOptions(url) };
+}
+
+/** URLs parsed at most this many at once: node-vault asks the same few paths (the key's encrypt,
+ * decrypt and read, token renewal) over and over; a stray path only costs a parse. */
+const MAX_CACHED_TARGETS = 64;
+
 interface Hop {
   readonly statusCode: number;
   readonly location: string | undefined;
@@ -113,9 +129,9 @@ interface Hop {
  * destroy the request, so its socket is closed rather than returned to the keep-alive pool.
  */
 function exchange(
-  url: URL,
+  target: Target,
   method: string,
-  headers: Record<string, string>,
+  headers: Readonly<Record<string, string>>,
   payload: Buffer | undefined,
   agents: TransportAgents,
   deadline: number,
@@ -126,16 +142,23 @@ function exchange(
       reject(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
       return;
     }
-    const https = url.protocol === 'https:';
-    const send = https ? httpsRequest : httpRequest;
     let req: ClientRequest;
     try {
-      req = send(url, {
+      const { protocol, hostname, port, path, auth } = target.options;
+      // One object of a fixed shape rather than a URL merged with options: the merge cost more than the
+      // rest of building the request.
+      const options = {
+        protocol,
+        hostname,
+        port,
+        path,
+        auth,
         method,
-        headers: payload === undefined ? headers : { ...headers, 'Content-Length': String(payload.length) },
-        agent: https ? agents.https : agents.http,
-        ...(agents.socketPath === undefined ? {} : { socketPath: agents.socketPath }),
-      });
+        headers,
+        agent: target.https ? agents.https : agents.http,
+        socketPath: agents.socketPath,
+      };
+      req = target.https ? httpsRequest(options) : httpRequest(options);
     } catch (error) {
       // Node refuses to build the request (a header with a newline or a non-Latin-1 character, such
       // as a token file with a line break inside): no value is named, only the code.
@@ -189,7 +212,9 @@ function exchange(
       });
       res.on('end', () => {
         const location = res.headers.location;
-        finish({ statusCode: res.statusCode ?? 0, location, raw: Buffer.concat(chunks, size) });
+        // Vault's answer to a transit call is one chunk: no copy then.
+        const raw = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, size);
+        finish({ statusCode: res.statusCode ?? 0, location, raw });
       });
       res.on('close', () => {
         if (!res.complete) {
@@ -201,24 +226,46 @@ function exchange(
   });
 }
 
+/** The URLs of node-vault's requests, parsed once each (see {@link MAX_CACHED_TARGETS}). */
+class Targets {
+  readonly #byUri = new Map<string, Target>();
+
+  of(uri: string): Target {
+    let target = this.#byUri.get(uri);
+    if (target === undefined) {
+      target = targetOf(new URL(uri));
+      if (this.#byUri.size >= MAX_CACHED_TARGETS) this.#byUri.clear();
+      this.#byUri.set(uri, target);
+    }
+    return target;
+  }
+}
+
 /** Sends one node-vault request, following at most {@link MAX_REDIRECTS} safe 307/308 redirects. */
-async function send(agents: TransportAgents, options: TransportRequest): Promise<TransportResponse> {
+async function send(
+  agents: TransportAgents,
+  targets: Targets,
+  options: TransportRequest,
+): Promise<TransportResponse> {
   const timeoutMs = options.timeout !== undefined && options.timeout > 0 ? options.timeout : 60_000;
   const deadline = Date.now() + timeoutMs;
-  const headers: Record<string, string> = { ...options.headers, Accept: 'application/json' };
+  const headers: Record<string, string> = Object.assign({}, options.headers);
+  headers.Accept = 'application/json';
   let payload: Buffer | undefined;
   if (typeof options.json === 'object' && options.json !== null) {
     payload = Buffer.from(JSON.stringify(options.json), 'utf8');
     headers['Content-Type'] ??= 'application/json';
+    headers['Content-Length'] = String(payload.length);
   }
-  const first = new URL(options.uri);
-  let url = first;
+  const first = targets.of(options.uri);
+  let target = first;
   for (let redirects = 0; ; redirects++) {
-    const hop = await exchange(url, options.method, headers, payload, agents, deadline, options.signal);
+    const hop = await exchange(target, options.method, headers, payload, agents, deadline, options.signal);
     if ((hop.statusCode === 307 || hop.statusCode === 308) && hop.location !== undefined) {
-      let target: URL;
+      const url = target.url;
+      let next: URL;
       try {
-        target = new URL(hop.location, url);
+        next = new URL(hop.location, url);
       } catch {
         throw new VaultTransportError(
           REDIRECT_REFUSED,
@@ -230,20 +277,20 @@ async function send(agents: TransportAgents, options: TransportRequest): Promise
           ? 'from a unix socket'
           : redirects >= MAX_REDIRECTS
             ? `more than ${MAX_REDIRECTS} times`
-            : redirectRefusal(url, target);
+            : redirectRefusal(url, next);
       if (refusal !== undefined) {
         throw new VaultTransportError(
           REDIRECT_REFUSED,
-          `Vault at ${originOf(url)} redirected to ${originOf(target)}: not followed (${refusal})`,
+          `Vault at ${originOf(url)} redirected to ${originOf(next)}: not followed (${refusal})`,
         );
       }
-      url = target;
+      target = targetOf(next);
       continue;
     }
     const decoded = decodeBody(hop.statusCode, hop.raw);
     if (decoded instanceof VaultTransportError) throw decoded;
     // node-vault tells `sys/health` (whose 429/473/501/503 are answers, not errors) by this path.
-    return { statusCode: hop.statusCode, body: decoded.body, request: { path: first.pathname } };
+    return { statusCode: hop.statusCode, body: decoded.body, request: { path: first.url.pathname } };
   }
 }
 
@@ -252,7 +299,8 @@ async function send(agents: TransportAgents, options: TransportRequest): Promise
  * ignored: bodies are always JSON, and the TLS settings live in the HTTPS agent.
  */
 export function vaultTransport(agents: TransportAgents): RequestPromiseHook {
+  const targets = new Targets();
   return {
-    defaults: () => (options) => send(agents, options),
+    defaults: () => (options) => send(agents, targets, options),
   };
 }

@@ -238,10 +238,13 @@ describe(
     describe('bodies', () => {
       let server: Server;
       let http: VaultHttp;
+      /** The request line's target of every request the server received, in order. */
+      const seen: string[] = [];
       before(async () => {
         server = createServer((req, res) => {
           req.resume();
           const path = req.url ?? '/';
+          seen.push(`${req.method ?? ''} ${path}`);
           if (path.endsWith('/empty')) res.writeHead(204).end();
           else if (path.endsWith('/html-200'))
             res.writeHead(200, { 'content-type': 'text/html' }).end('<html>secret-looking-body</html>');
@@ -275,6 +278,19 @@ describe(
         );
         await new Promise((resolve) => setTimeout(resolve, 300)); // past the deadline: no stray timer fires
         assert.equal(await http.write('x/empty', { a: 1 }, { token: 's.test', timeoutMs: 1_000 }), undefined);
+      });
+
+      it('sends every request to its own path and query, however many distinct paths it has seen', async () => {
+        // The transport parses each URL once and keeps a bounded number of them: more distinct paths than
+        // it keeps, each asked twice (the second time from the cache, or parsed again once it was cleared).
+        seen.length = 0;
+        const expected: string[] = [];
+        for (let i = 0; i < 150; i++) {
+          const path = i % 3 === 0 ? `x/${i % 100}/empty` : `x/${i % 100}/list?list=1`;
+          expected.push(`POST /v1/${path}`);
+          await http.write(path, { i }, { token: 's.test', timeoutMs: 1_000 }).catch(() => undefined);
+        }
+        assert.deepEqual(seen, expected);
       });
 
       it('decodes an empty 204 as no body, and never puts a non-JSON body in an error', async () => {
