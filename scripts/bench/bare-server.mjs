@@ -7,9 +7,8 @@
 // (Trousseau's own codecs are part of what is measured, not of the baseline).
 // Usage: node bare-server.mjs SOCKET
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { loadPackageDefinition, Server, ServerCredentials, status } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { Server, status } from '@grpc/grpc-js';
+import { kmsV2Service, serveOnSocket } from './bare-kms.mjs';
 
 const socket = process.argv[2];
 const key = randomBytes(32);
@@ -29,10 +28,7 @@ function decrypt(ciphertext) {
 }
 
 const server = new Server();
-const proto = fileURLToPath(new URL('../../packages/core/proto/kms-v2.proto', import.meta.url));
-const definition = loadSync(proto, { keepCase: true, longs: String, enums: String, defaults: true });
-const { KeyManagementService } = loadPackageDefinition(definition).v2;
-server.addService(KeyManagementService.service, {
+server.addService(kmsV2Service(), {
   Status: (_call, callback) => callback(null, { version: 'v2', healthz: 'ok', key_id: KEY_ID }),
   Encrypt: (call, callback) =>
     callback(null, { ciphertext: encrypt(call.request.plaintext), key_id: KEY_ID, annotations: {} }),
@@ -44,11 +40,4 @@ server.addService(KeyManagementService.service, {
     }
   },
 });
-server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (error) => {
-  if (error) {
-    console.error(error.message);
-    process.exit(1);
-  }
-  console.log('bare server listening');
-});
-process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
+serveOnSocket(server, socket);

@@ -4,7 +4,8 @@
 // concurrency 1 is the emulator's own latency, which the Vault rows are compared against.
 // Usage: node vault-direct.mjs '{"url":...,"token":...,"key":...}' encrypt|decrypt CONCURRENCY SECONDS
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { postJson } from './bare-kms.mjs';
 import { measure } from './measure.mjs';
 
 const [targetJson, op, concurrencyText, secondsText] = process.argv.slice(2);
@@ -13,32 +14,7 @@ const concurrency = Number(concurrencyText);
 const seconds = Number(secondsText);
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-function post(path, body) {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = request(
-      `${target.url}/v1/${path}`,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          'x-vault-token': target.token,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () =>
-          res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const post = (path, body) => postJson(`${target.url}/v1/${path}`, target.token, agent, body);
 
 const plaintext = randomBytes(32).toString('base64');
 const pool = await Promise.all(
