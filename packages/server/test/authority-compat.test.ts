@@ -302,6 +302,23 @@ describe('a valid :authority, as kube-apiserver 1.32+ sends it: the socket goes 
     return { direct: after.direct - before.direct, rewritten: after.rewritten - before.rewritten };
   }
 
+  /** `calls` v1beta1 round trips, `concurrency` at once, on one tapped connection; its count by path. */
+  function roundTripsServed(
+    authority: string,
+    calls: number,
+    concurrency: number,
+    reshape?: FrameReshaper,
+  ): Promise<{ direct: number; rewritten: number }> {
+    return served(async () => {
+      const tapped = await connectTapped(t.socket, reshape);
+      try {
+        await inParallel(calls, concurrency, (index) => v1RoundTrip(tapped, authority, index));
+      } finally {
+        await tapped.close();
+      }
+    });
+  }
+
   it(
     'sends its HTTP/2 preface, with the stream cap, before the client sends anything (grpc-go waits for it)',
     QUICK,
@@ -349,28 +366,12 @@ describe('a valid :authority, as kube-apiserver 1.32+ sends it: the socket goes 
 
   for (const [shape, reshape] of Object.entries(reshapers)) {
     it(`takes header blocks ${shape} before and after the handover`, QUICK, async () => {
-      const counts = await served(async () => {
-        const tapped = await connectTapped(t.socket, reshape);
-        try {
-          await inParallel(200, 16, (index) => v1RoundTrip(tapped, 'localhost', index));
-        } finally {
-          await tapped.close();
-        }
-      });
-      assert.deepEqual(counts, { direct: 1, rewritten: 0 });
+      assert.deepEqual(await roundTripsServed('localhost', 200, 16, reshape), { direct: 1, rewritten: 0 });
     });
   }
 
   it('switches a connection to rewriting when the socket path arrives in its first call', QUICK, async () => {
-    const counts = await served(async () => {
-      const tapped = await connectTapped(t.socket);
-      try {
-        await inParallel(100, 16, (index) => v1RoundTrip(tapped, t.socket, index));
-      } finally {
-        await tapped.close();
-      }
-    });
-    assert.deepEqual(counts, { direct: 0, rewritten: 1 });
+    assert.deepEqual(await roundTripsServed(t.socket, 100, 16), { direct: 0, rewritten: 1 });
   });
 
   it(
@@ -379,15 +380,7 @@ describe('a valid :authority, as kube-apiserver 1.32+ sends it: the socket goes 
     async () => {
       const noAcks: FrameReshaper = (frame) =>
         frame.type === FRAME.SETTINGS && (frame.flags & FLAG.ACK) !== 0 ? [] : [frame];
-      const counts = await served(async () => {
-        const tapped = await connectTapped(t.socket, noAcks);
-        try {
-          await inParallel(20, 4, (index) => v1RoundTrip(tapped, 'localhost', index));
-        } finally {
-          await tapped.close();
-        }
-      });
-      assert.deepEqual(counts, { direct: 0, rewritten: 1 });
+      assert.deepEqual(await roundTripsServed('localhost', 20, 4, noAcks), { direct: 0, rewritten: 1 });
     },
   );
 
@@ -401,15 +394,7 @@ describe('a valid :authority, as kube-apiserver 1.32+ sends it: the socket goes 
         frame.type === FRAME.HEADERS && frame.streamId === 1
           ? [...Array.from({ length: 20 }, unknown), frame]
           : [frame];
-      const counts = await served(async () => {
-        const tapped = await connectTapped(t.socket, flood);
-        try {
-          await inParallel(20, 4, (index) => v1RoundTrip(tapped, 'localhost', index));
-        } finally {
-          await tapped.close();
-        }
-      });
-      assert.deepEqual(counts, { direct: 0, rewritten: 1 });
+      assert.deepEqual(await roundTripsServed('localhost', 20, 4, flood), { direct: 0, rewritten: 1 });
     },
   );
 });
