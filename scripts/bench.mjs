@@ -139,7 +139,8 @@ const processTable =
         '|---|---:|',
         `| \`trousseau serve\` (embedded default): spawn to first answered Status | ${processCosts.startToReadyMs.toFixed(0)} ms |`,
         `| \`trousseau serve\`: CPU time used by then (less sensitive to a busy machine than wall time) | ${processCosts.startCpuMs.toFixed(0)} ms |`,
-        `| \`trousseau serve\` RSS, idle and serving | ${processCosts.idleRssMb.toFixed(0)} MB |`,
+        `| \`trousseau serve\` RSS, idle and serving, 2 s after the first call | ${processCosts.idleRssMb.toFixed(0)} MB |`,
+        `| \`trousseau serve\` RSS, idle and serving, 30 s after the first call (one start; V8 has shrunk its heap by then) | ${processCosts.settledIdleRssMb.toFixed(0)} MB |`,
         `| \`trousseau version\` | ${processCosts.versionMs.toFixed(0)} ms |`,
         `| \`node -e 0\` on the same machine, for scale | ${processCosts.bareNodeMs.toFixed(0)} ms |`,
       ].join('\n');

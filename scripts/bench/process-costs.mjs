@@ -1,11 +1,16 @@
 // Costs of the process itself, not of calls: how long `trousseau serve` (embedded default) takes from
-// spawn to serving its socket (then checked with a real Status), its resident memory once idle, and how long `trousseau version` takes.
+// spawn to serving its socket (then checked with a real Status), its resident memory once idle (2 s after
+// ready, and after 30 s, by when V8's memory reducer has shrunk the heap an idle process no longer needs),
+// and how long `trousseau version` takes.
 // Each is the median of several runs, so a single slow start on a shared machine does not decide it.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmsClient } from '@trousseau/core/grpc';
+
+/** How long the server idles before its settled RSS is read. */
+const SETTLED_IDLE_MS = 30_000;
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -81,11 +86,15 @@ export async function measureProcessCosts(root, runs = 5) {
     versions.push(await versionOnce(bin));
     bare.push(await bareNodeOnce());
   }
+  // V8 shrinks the heap of a process that has gone idle (its memory reducer) some seconds after the last
+  // allocation; what a plugin holds between calls is that figure. One start, as it takes 30 s.
+  const settled = await startOnce(bin, SETTLED_IDLE_MS);
   return {
     runs,
     startToReadyMs: median(starts.map((s) => s.readyMs)),
     startCpuMs: median(starts.map((s) => s.readyCpuMs)),
     idleRssMb: median(starts.map((s) => s.idleRssMb)),
+    settledIdleRssMb: settled.idleRssMb,
     versionMs: median(versions),
     bareNodeMs: median(bare),
   };
