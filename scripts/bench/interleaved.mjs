@@ -3,14 +3,8 @@
 // that whatever else the shared machine does falls on both alike. Each round runs every target once per
 // rpc (in an order that rotates from round to round); each Trousseau figure is divided by the baseline's
 // of the same round and rpc, and the median of those ratios over the rounds is reported, with the range.
+import { median } from './measure.mjs';
 import { runLoad } from './run-load.mjs';
-
-/** The median of `values` (sorted copy). */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 /**
  * Runs `rounds` rounds at `concurrency` of each rpc against each target and returns one row per rpc and

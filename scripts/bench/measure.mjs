@@ -26,6 +26,13 @@ function rssMegabytes(pid) {
  * slow server a one-second warm-up measured code still being compiled, and the first row of each fresh
  * server (Encrypt, concurrency 1) came out far slower than the same row measured later.
  */
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 async function warmUp(call, concurrency, { minMs, minCalls, maxMs }) {
   const started = performance.now();
   let i = 0;

@@ -8,11 +8,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmsClient } from '@trousseau/core/grpc';
+import { median } from './measure.mjs';
 
 /** How long the server idles before its settled RSS is read. */
 const SETTLED_IDLE_MS = 30_000;
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function rssMegabytes(pid) {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
