@@ -1,9 +1,10 @@
 import { realpath, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import satisfies from 'semver/functions/satisfies.js';
-import validRange from 'semver/ranges/valid.js';
+import type satisfies from 'semver/functions/satisfies.js';
+import type validRange from 'semver/ranges/valid.js';
 import { ConfigError, formatConfigPath } from './config-error.js';
 import { TrousseauError } from './errors.js';
 import { CORE_API_VERSION, type ProviderDefinition } from './provider.js';
@@ -15,8 +16,34 @@ function loadError(type: string, reason: string, cause?: unknown): TrousseauErro
   return new TrousseauError('TROUSSEAU_ERR_PROVIDER_LOAD', `provider type "${type}": ${reason}`, { cause });
 }
 
-/** Checks that a module's export is a provider definition this core can run; names what is wrong. */
-export function checkProviderDefinition(type: string, moduleNamespace: unknown): ProviderDefinition {
+interface SemverRanges {
+  readonly validRange: typeof validRange;
+  readonly satisfies: typeof satisfies;
+}
+
+/**
+ * semver, loaded when a provider from outside this release is first checked: building its expressions and
+ * parsing a first range cost a start about 12 ms, which a config of built-in providers does not need.
+ */
+function semverRanges(): SemverRanges {
+  // Written as `createRequire(import.meta.url)('name')`, the form the server's bundler turns into a
+  // require of the bundled copy (scripts/bundle-server.mjs).
+  return {
+    validRange: createRequire(import.meta.url)('semver/ranges/valid.js') as SemverRanges['validRange'],
+    satisfies: createRequire(import.meta.url)('semver/functions/satisfies.js') as SemverRanges['satisfies'],
+  };
+}
+
+/**
+ * Checks that a module's export is a provider definition this core can run; names what is wrong.
+ * `builtIn`: the provider ships in this release, built against this very core, so its `coreRange` is not
+ * evaluated (a test holds every built-in's range to {@link CORE_API_VERSION}); it must still be there.
+ */
+export function checkProviderDefinition(
+  type: string,
+  moduleNamespace: unknown,
+  { builtIn = false }: { readonly builtIn?: boolean } = {},
+): ProviderDefinition {
   const namespace = (moduleNamespace ?? {}) as Record<string, unknown>;
   const outer = namespace['default'];
   // ESM: `default` or `provider`. A CommonJS package imported from ESM shows its `module.exports` as
@@ -47,16 +74,15 @@ export function checkProviderDefinition(type: string, moduleNamespace: unknown):
       'the provider definition has no "configSchema" (a Standard Schema such as a zod object)',
     );
   }
-  if (typeof candidate.coreRange !== 'string' || validRange(candidate.coreRange) === null) {
-    throw loadError(
-      type,
-      `the provider definition has no valid "coreRange" (got ${JSON.stringify(candidate.coreRange)})`,
-    );
+  const semver = builtIn ? undefined : semverRanges();
+  const range = candidate.coreRange;
+  if (typeof range !== 'string' || range === '' || semver?.validRange(range) === null) {
+    throw loadError(type, `the provider definition has no valid "coreRange" (got ${JSON.stringify(range)})`);
   }
-  if (!satisfies(CORE_API_VERSION, candidate.coreRange)) {
+  if (semver !== undefined && !semver.satisfies(CORE_API_VERSION, range)) {
     throw loadError(
       type,
-      `the provider supports core ${candidate.coreRange}, but this Trousseau implements core API ${CORE_API_VERSION}; install a version of the provider made for it`,
+      `the provider supports core ${range}, but this Trousseau implements core API ${CORE_API_VERSION}; install a version of the provider made for it`,
     );
   }
   return candidate as ProviderDefinition;
@@ -178,7 +204,7 @@ export class ProviderRegistry {
       } catch (error) {
         throw loadError(type, `the built-in provider package failed to load: ${messageOf(error)}`, error);
       }
-      return checkProviderDefinition(type, namespace);
+      return checkProviderDefinition(type, namespace, { builtIn: true });
     }
     switch (classify(type)) {
       case 'path':

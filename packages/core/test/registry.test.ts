@@ -67,6 +67,20 @@ describe('provider registry', () => {
     );
   });
 
+  it('takes a built-in provider, which ships with this core, without evaluating its range, but not without one', () => {
+    const builtIn = { builtIn: true } as const;
+    assert.equal(checkProviderDefinition('local', { default: valid }, builtIn), valid);
+    assert.match(
+      loadErrorOf(() =>
+        checkProviderDefinition('local', { default: { ...valid, coreRange: undefined } }, builtIn),
+      ),
+      /no valid "coreRange"/,
+    );
+    // Its range is held to this core by the server's built-in providers test, not at every start.
+    const otherRange = { ...valid, coreRange: '^2.0.0' };
+    assert.equal(checkProviderDefinition('local', { default: otherRange }, builtIn), otherRange);
+  });
+
   it('prefers built-in names, and with no place to look names the npm package it could not find', async () => {
     const registry = new ProviderRegistry({ fake: async () => ({ default: valid }) });
     assert.equal(await registry.load('fake', '/'), valid);
