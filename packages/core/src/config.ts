@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import './zod-jitless.js';
 import * as z from 'zod';
 import { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';
 import { INSTANCE_NAME_PATTERN } from './envelope.js';

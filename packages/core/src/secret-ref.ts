@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import './zod-jitless.js';
 import * as z from 'zod';
 import { TrousseauError } from './errors.js';
 

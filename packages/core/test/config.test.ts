@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import * as z from 'zod';
 import { ConfigError, encryptingProvider, loadConfigFile, parseConfig } from '../src/index.js';
 
 function issuesOf(fn: () => unknown): { path: string; message: string }[] {
@@ -16,6 +17,10 @@ function issuesOf(fn: () => unknown): { path: string; message: string }[] {
 }
 
 describe('config', () => {
+  it("builds its schemas in zod's jitless mode: each is parsed a few times in a process's life, not per call", () => {
+    assert.equal(z.config().jitless, true);
+  });
+
   it('fills defaults: socket mode 0600, status version v2, the single provider encrypts', () => {
     const { config } = parseConfig(
       { version: 1, providers: [{ name: 'a', type: 'local' }] },
