@@ -5,7 +5,7 @@ import { isValidKeyId } from './key-id.js';
 import type { Logger } from './logger.js';
 import type { Gauge, Metrics } from './metrics.js';
 import type { KeyProvider, ProviderStatus } from './provider.js';
-import { createRequestScope, raceAbort } from './request-context.js';
+import { createRequestScope, raceRequest } from './request-context.js';
 
 const KEY_GONE = 'TROUSSEAU_ERR_PROVIDER_KEY_GONE' satisfies ErrorCode;
 
@@ -154,7 +154,7 @@ export class HealthMonitor {
     /** A key id the provider vouched for in a healthy answer: the only kind that may move the key id. */
     let observed: string | undefined;
     try {
-      const status = await raceAbort(provider.status(scope.context), scope.context.signal, 'health check');
+      const status = await raceRequest(provider.status(scope.context), scope.context, 'health check');
       if (status.healthy && !isValidKeyId(status.keyId)) {
         next = this.#unhealthy(
           name,

@@ -98,5 +98,11 @@ export {
   type ProviderLocation,
   type ProviderSearchPath,
 } from './registry.js';
-export { abortError, createRequestScope, raceAbort, type RequestScope } from './request-context.js';
+export {
+  abortError,
+  createRequestScope,
+  raceAbort,
+  throwIfAborted,
+  type RequestScope,
+} from './request-context.js';
 export { createSecretReader, secretRefSchema, type SecretReader, type SecretRef } from './secret-ref.js';

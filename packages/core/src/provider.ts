@@ -10,9 +10,10 @@ import type { SecretReader } from './secret-ref.js';
  * Minor versions only add optional members; a major version would change what a provider must do.
  * 1.1 added `ProviderStatus.code`, `TROUSSEAU_ERR_PROVIDER_KEY_GONE` and declared metric instruments
  * (`metrics.counter()`, `histogram()`, `gauge()`). 1.2 added the size capabilities
- * (`maxCiphertextBytes`, `maxKeyRefBytes`) that a replicated `encryptWith` needs.
+ * (`maxCiphertextBytes`, `maxKeyRefBytes`) that a replicated `encryptWith` needs. 1.3 added
+ * `throwIfAborted(request, what)`, which checks a request without making its signal.
  */
-export const CORE_API_VERSION = '1.2.0';
+export const CORE_API_VERSION = '1.3.0';
 
 /** What every call into a provider carries. */
 export interface RequestContext {

@@ -17,7 +17,7 @@ import {
   type EnvelopeCopy,
   type ReplicatedEnvelope,
 } from './replicated-envelope.js';
-import { abortError } from './request-context.js';
+import { throwIfAborted } from './request-context.js';
 
 /** KMS v2 stores at most this much plugin ciphertext; every copy of a data key must fit in it. */
 const V2_CIPHERTEXT_LIMIT_BYTES = 1024;
@@ -243,7 +243,7 @@ export class Replication {
         });
       }
       if (made.length < this.#minCopies) {
-        if (request.signal.aborted) throw abortError(request.signal, 'replicated encrypt');
+        throwIfAborted(request, 'replicated encrypt');
         throw this.#shortfall('encrypt', made.length, missing);
       }
       for (const copy of made) this.#monitor.noteKeyId(copy.instance, copy.keyId, ticket);
@@ -380,7 +380,7 @@ export class Replication {
         }
         return plaintext;
       } catch (error) {
-        if (request.signal.aborted) throw abortError(request.signal, 'replicated decrypt');
+        throwIfAborted(request, 'replicated decrypt');
         const failure = toTrousseauError(error);
         // The caller's fault (a copy that does not authenticate, a malformed request): never try another.
         if (failure.fault === 'client') throw failure;

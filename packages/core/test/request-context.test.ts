@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRequestScope, type Logger, type RequestContext } from '../src/index.js';
+import {
+  createRequestScope,
+  isTrousseauError,
+  throwIfAborted,
+  type Logger,
+  type RequestContext,
+} from '../src/index.js';
 
 /** A logger that records the bindings of each child made from it. */
 function bindingsLogger(): { logger: Logger; children: Record<string, unknown>[] } {
@@ -18,6 +24,25 @@ function bindingsLogger(): { logger: Logger; children: Record<string, unknown>[]
     },
   };
   return { logger, children };
+}
+
+/**
+ * Settles once `signal` has aborted, whether it has already or does later. A request's deadline timer is
+ * unref'd, so a timer of its own keeps the test's process alive until then.
+ */
+function abortOf(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1_000);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(keepAlive);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
 
 describe('request context', () => {
@@ -60,12 +85,73 @@ describe('request context', () => {
   it('aborts its signal at the deadline and on cancel', async () => {
     const { logger } = bindingsLogger();
     const expiring = createRequestScope({ deadline: Date.now() + 1, logger });
-    await new Promise<void>((resolve) => expiring.context.signal.addEventListener('abort', () => resolve()));
+    await abortOf(expiring.context.signal);
     assert.equal((expiring.context.signal.reason as Error).name, 'DeadlineExceeded');
     expiring.dispose();
     const cancelled = createRequestScope({ deadline: Infinity, logger });
     cancelled.cancel('the client went away');
     assert.equal((cancelled.context.signal.reason as Error).name, 'RequestCancelled');
     cancelled.dispose();
+  });
+
+  it('makes its signal only when it is read: a call that only checks it makes no AbortController', () => {
+    const { logger } = bindingsLogger();
+    const original = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends original {
+      constructor() {
+        super();
+        made += 1;
+      }
+    };
+    try {
+      const scope = createRequestScope({ deadline: Date.now() + 60_000, logger });
+      throwIfAborted(scope.context, 'a check');
+      assert.equal(made, 0, 'no signal is made to check a request that has not aborted');
+      scope.cancel('the client went away');
+      assert.throws(
+        () => throwIfAborted(scope.context, 'a check'),
+        /a check cancelled: the client went away/,
+      );
+      assert.equal(made, 0, 'nor to check one that has');
+      assert.equal(
+        scope.context.signal.aborted,
+        true,
+        'a signal first read after the abort is already aborted',
+      );
+      assert.equal(made, 1);
+      assert.equal(scope.context.signal, scope.context.signal, 'and is the same signal every time');
+      assert.equal(made, 1);
+      scope.dispose();
+    } finally {
+      globalThis.AbortController = original;
+    }
+  });
+
+  it('throwIfAborted gives the code of what happened, for core contexts and any other', async () => {
+    const { logger } = bindingsLogger();
+    const codeOf = (request: RequestContext): string | undefined => {
+      try {
+        throwIfAborted(request, 'local decrypt');
+        return undefined;
+      } catch (error) {
+        assert.ok(isTrousseauError(error), String(error));
+        return error.code;
+      }
+    };
+    const expiring = createRequestScope({ deadline: Date.now() + 1, logger });
+    assert.equal(codeOf(expiring.context), undefined);
+    await abortOf(expiring.context.signal);
+    assert.equal(codeOf(expiring.context), 'TROUSSEAU_ERR_DEADLINE_EXCEEDED');
+    expiring.dispose();
+    const cancelled = createRequestScope({ deadline: Infinity, logger });
+    cancelled.cancel();
+    assert.equal(codeOf(cancelled.context), 'TROUSSEAU_ERR_CANCELLED');
+    cancelled.dispose();
+    // A context a provider or a test made itself, with a plain signal.
+    const plain = (signal: AbortSignal): RequestContext => ({ uid: 'u', deadline: Infinity, logger, signal });
+    assert.equal(codeOf(plain(new AbortController().signal)), undefined);
+    // Any other reason is reported as abortError reports it.
+    assert.equal(codeOf(plain(AbortSignal.abort())), 'TROUSSEAU_ERR_DEADLINE_EXCEEDED');
   });
 });

@@ -13,7 +13,7 @@ export { LocalKeyProvider, localOptionsSchema, type LocalOptions } from './local
 /** The `local` provider: AES-256-GCM keys in a key-ring file. */
 export default defineProvider({
   name: 'local',
-  coreRange: '^1.1.0',
+  coreRange: '^1.3.0',
   configSchema: localOptionsSchema,
   create: (options, context) => LocalKeyProvider.open(options, context),
 });

@@ -2,9 +2,9 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import {
-  abortError,
   keyIdDigest,
   raceAbort,
+  throwIfAborted,
   TrousseauError,
   type DecryptInput,
   type EncryptResult,
@@ -114,7 +114,7 @@ export class LocalKeyProvider implements KeyProvider {
   /** Refuses a call after close, and one whose caller has already gone or run out of time. */
   #assertCallable(request: RequestContext, what: string): void {
     if (this.#closed) throw new TrousseauError('TROUSSEAU_ERR_SHUTTING_DOWN', 'local provider is closed');
-    if (request.signal.aborted) throw abortError(request.signal, what);
+    throwIfAborted(request, what);
   }
 
   async encrypt(plaintext: Uint8Array, request: RequestContext): Promise<EncryptResult> {
