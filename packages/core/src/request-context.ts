@@ -3,6 +3,7 @@ import { TrousseauError } from './errors.js';
 import { truncateForLog } from './log-limit.js';
 import type { Logger } from './logger.js';
 import type { RequestContext } from './provider.js';
+import { RequestLogger } from './request-logger.js';
 
 /** Reasons a request signal aborts with, so the error can say which happened. */
 class DeadlineExceeded extends Error {
@@ -31,48 +32,34 @@ interface ScopeOptions {
 }
 
 /**
- * The context of one call. A class rather than an object literal with closures: one is made per KMS call,
- * and its parts that most calls never read (the uid, the child logger, the signal) are made on first use.
- * The signal is the costliest of them (an AbortController is about 6 µs and garbage of its own, per call):
- * until a provider reads it, the request keeps its abort reason itself, core's races listen without it,
- * and a provider that only needs to know calls {@link throwIfAborted}.
+ * The context of one call. A class rather than an object literal with closures: one is made per KMS call.
+ * Its parts that most calls never use are made on first use: the child logger (a {@link RequestLogger})
+ * and the signal. The signal is the costliest (an AbortController is about 6 µs and garbage of its own,
+ * per call): until a provider reads it, the request keeps its abort reason itself, core's races listen
+ * without it, and a provider that only needs to know calls {@link throwIfAborted}.
  */
 class ScopedRequest implements RequestContext {
-  declare readonly uid: string;
-  declare readonly logger: Logger;
+  readonly uid: string;
+  readonly logger: Logger;
   declare readonly signal: AbortSignal;
   readonly deadline: number;
-  readonly #options: ScopeOptions;
   #controller: AbortController | undefined;
   /** Why the request was aborted; set once, before the signal (if made) aborts and the races are told. */
   #reason: Error | undefined;
-  #uid: string | undefined;
-  #logger: Logger | undefined;
   /** Races waiting on this request (see {@link raceRequest}): told when it aborts, without an event listener. */
   #racers: Set<() => void> | undefined;
 
   constructor(options: ScopeOptions) {
-    this.#options = options;
+    // The caller's uid (a UUID from kube-apiserver) cut to a size a log line may quote, or a random one.
+    const given = options.uid;
+    const uid = given === undefined || given === '' ? randomUUID() : truncateForLog(given);
+    this.uid = uid;
+    this.logger = new RequestLogger(options.logger, () => ({ ...options.bindings, requestId: uid }));
     this.deadline = options.deadline;
-    // Own, enumerable accessors rather than prototype getters: a provider that copies its context
-    // (`{ ...request, deadline }`) keeps the uid, the logger and the signal, as it did with the object
-    // literal core API 1.x handed out. About a microsecond per call.
-    Object.defineProperties(this, LAZY_FIELDS);
-  }
-
-  /** The caller's uid (a UUID from kube-apiserver) cut to a size a log line may quote, or a random one. */
-  static uidOf(request: ScopedRequest): string {
-    const given = request.#options.uid;
-    request.#uid ??= given === undefined || given === '' ? randomUUID() : truncateForLog(given);
-    return request.#uid;
-  }
-
-  static loggerOf(request: ScopedRequest): Logger {
-    request.#logger ??= request.#options.logger.child({
-      ...request.#options.bindings,
-      requestId: ScopedRequest.uidOf(request),
-    });
-    return request.#logger;
+    // Own and enumerable, as every other member: a provider that copies its context
+    // (`{ ...request, deadline }`) keeps the signal too, as it did with the object literal core API 1.x
+    // handed out. The one accessor, since the signal is made when first read.
+    Object.defineProperty(this, 'signal', SIGNAL_FIELD);
   }
 
   /** The request's signal, made on first read; already aborted when the request was. */
@@ -122,25 +109,11 @@ class ScopedRequest implements RequestContext {
   }
 }
 
-/** `uid`, `logger` and `signal` of every {@link ScopedRequest}: made when first read. */
-const LAZY_FIELDS: PropertyDescriptorMap = {
-  uid: {
-    enumerable: true,
-    get(this: ScopedRequest): string {
-      return ScopedRequest.uidOf(this);
-    },
-  },
-  logger: {
-    enumerable: true,
-    get(this: ScopedRequest): Logger {
-      return ScopedRequest.loggerOf(this);
-    },
-  },
-  signal: {
-    enumerable: true,
-    get(this: ScopedRequest): AbortSignal {
-      return ScopedRequest.signalOf(this);
-    },
+/** The `signal` of every {@link ScopedRequest}: made when first read. */
+const SIGNAL_FIELD: PropertyDescriptor = {
+  enumerable: true,
+  get(this: ScopedRequest): AbortSignal {
+    return ScopedRequest.signalOf(this);
   },
 };
 

@@ -8,22 +8,28 @@ import {
   type RequestContext,
 } from '../src/index.js';
 
-/** A logger that records the bindings of each child made from it. */
-function bindingsLogger(): { logger: Logger; children: Record<string, unknown>[] } {
+/** A logger that records the bindings of each child made from it, and the lines written through them. */
+function bindingsLogger(): {
+  logger: Logger;
+  children: Record<string, unknown>[];
+  lines: unknown[][];
+} {
   const children: Record<string, unknown>[] = [];
-  const ignore = (): void => undefined;
+  const lines: unknown[][] = [];
+  const write = (...line: unknown[]): void => void lines.push(line);
   const logger: Logger = {
-    trace: ignore,
-    debug: ignore,
-    info: ignore,
-    warn: ignore,
-    error: ignore,
+    trace: write,
+    debug: write,
+    info: write,
+    warn: write,
+    error: write,
     child: (bindings: Record<string, unknown>) => {
       children.push(bindings);
       return logger;
     },
+    isLevelEnabled: (level) => level !== 'trace',
   };
-  return { logger, children };
+  return { logger, children, lines };
 }
 
 /**
@@ -46,7 +52,7 @@ function abortOf(signal: AbortSignal): Promise<void> {
 }
 
 describe('request context', () => {
-  it('keeps its uid and logger when a provider copies it with spread, as core API 1.x contexts did', () => {
+  it('keeps its uid, logger and signal when a provider copies it with spread, as core API 1.x contexts did', () => {
     const { logger, children } = bindingsLogger();
     const scope = createRequestScope({
       uid: 'apiserver-uid',
@@ -59,24 +65,28 @@ describe('request context', () => {
       assert.equal(narrower.uid, 'apiserver-uid');
       assert.equal(narrower.signal, scope.context.signal);
       assert.equal(narrower.deadline, 1_000);
-      assert.equal(typeof narrower.logger.info, 'function');
+      narrower.logger.info({ at: 'copy' }, 'a line');
       assert.deepEqual(children, [{ rpc: 'Decrypt', requestId: 'apiserver-uid' }]);
     } finally {
       scope.dispose();
     }
   });
 
-  it('makes the child logger once, on first use, and a random uid when the caller sent none', () => {
-    const { logger, children } = bindingsLogger();
+  it('makes the child logger once, at its first line, and a random uid when the caller sent none', () => {
+    const { logger, children, lines } = bindingsLogger();
     const scope = createRequestScope({ deadline: Infinity, logger });
     try {
-      assert.equal(children.length, 0, 'no child logger before one is asked for');
       const uid = scope.context.uid;
       assert.match(uid, /^[0-9a-f-]{36}$/);
       assert.equal(scope.context.uid, uid, 'the same uid every time');
-      void scope.context.logger;
-      void scope.context.logger;
+      const requestLogger = scope.context.logger;
+      assert.equal(requestLogger.isLevelEnabled?.('debug'), true, "the parent's level decides");
+      assert.equal(requestLogger.isLevelEnabled?.('trace'), false);
+      assert.equal(children.length, 0, 'no child logger before a line is written');
+      requestLogger.warn({ code: 'X' }, 'first');
+      requestLogger.debug('second');
       assert.deepEqual(children, [{ requestId: uid }]);
+      assert.deepEqual(lines, [[{ code: 'X' }, 'first'], ['second']]);
     } finally {
       scope.dispose();
     }
