@@ -90,9 +90,7 @@ function subRequest(
     uid: parent.uid,
     signal: controller.signal,
     deadline: Math.min(deadline, parent.deadline),
-    get logger() {
-      return parent.logger;
-    },
+    logger: parent.logger,
   };
   return {
     context,

@@ -5,6 +5,13 @@ import type { Logger } from './logger.js';
 import type { RequestContext } from './provider.js';
 import { RequestLogger } from './request-logger.js';
 
+/**
+ * The abort reason of a request made by any copy of core: a provider installed with its own copy of
+ * @trousseau/core (the usual case for a third-party package) calls its copy's {@link throwIfAborted} with a
+ * request the server's copy made. `Symbol.for`, so that every copy names the same method.
+ */
+const ABORT_REASON = Symbol.for('@trousseau/core.requestAbortReason');
+
 /** Reasons a request signal aborts with, so the error can say which happened. */
 class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
@@ -62,8 +69,20 @@ class ScopedRequest implements RequestContext {
     Object.defineProperty(this, 'signal', SIGNAL_FIELD);
   }
 
+  /**
+   * The request a view of it stands for: the request itself, or the one a provider's narrower view made
+   * with `Object.create(request)` inherits from (it inherits the accessors, not the private fields).
+   */
+  static #own(view: object): ScopedRequest {
+    for (let at: object | null = view; at !== null; at = Object.getPrototypeOf(at) as object | null) {
+      if (#reason in at) return at;
+    }
+    throw new TypeError('not a request context made by core');
+  }
+
   /** The request's signal, made on first read; already aborted when the request was. */
-  static signalOf(request: ScopedRequest): AbortSignal {
+  static signalOf(view: ScopedRequest): AbortSignal {
+    const request = ScopedRequest.#own(view);
     if (request.#controller === undefined) {
       request.#controller = new AbortController();
       if (request.#reason !== undefined) request.#controller.abort(request.#reason);
@@ -71,8 +90,9 @@ class ScopedRequest implements RequestContext {
     return request.#controller.signal;
   }
 
-  static reasonOf(request: ScopedRequest): Error | undefined {
-    return request.#reason;
+  /** Why the request was aborted, or undefined while it has not been (see {@link ABORT_REASON}). */
+  [ABORT_REASON](): Error | undefined {
+    return ScopedRequest.#own(this).#reason;
   }
 
   /** Aborts the request (and its signal, if made), then the races on it. Static: not a member a provider sees. */
@@ -153,7 +173,8 @@ export function createRequestScope(options: ScopeOptions): RequestScope {
 }
 
 function abortErrorFor(reason: unknown, what: string): TrousseauError {
-  if (reason instanceof RequestCancelled) {
+  // By name rather than class: the reason may come from another copy of core.
+  if (reason instanceof Error && reason.name === 'RequestCancelled') {
     return new TrousseauError('TROUSSEAU_ERR_CANCELLED', `${what} cancelled: ${reason.message}`);
   }
   return new TrousseauError(
@@ -174,8 +195,9 @@ export function abortError(signal: AbortSignal, what: string): TrousseauError {
  * provider that checks before it starts work and does not listen (core API 1.3).
  */
 export function throwIfAborted(request: RequestContext, what: string): void {
-  if (request instanceof ScopedRequest) {
-    const reason = ScopedRequest.reasonOf(request);
+  const reasonOf = (request as { [ABORT_REASON]?: () => Error | undefined })[ABORT_REASON];
+  if (typeof reasonOf === 'function') {
+    const reason = reasonOf.call(request);
     if (reason !== undefined) throw abortErrorFor(reason, what);
   } else if (request.signal.aborted) {
     throw abortError(request.signal, what);

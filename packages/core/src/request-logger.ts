@@ -3,9 +3,9 @@ import type { Logger } from './logger.js';
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 /**
- * The logger of one request: its parent's child with the request's bindings, made when the first line is
- * written. Most calls write none, and a child logger (pino's: the bindings serialised) costs more than the
- * rest of the request's context together.
+ * The logger of one request: its parent's child with the request's bindings, made when the first line the
+ * parent's level lets through is written. Most calls write none, and a child logger (pino's: the bindings
+ * serialised) costs more than the rest of the request's context together.
  */
 export class RequestLogger implements Logger {
   readonly #parent: Logger;
@@ -24,8 +24,11 @@ export class RequestLogger implements Logger {
   }
 
   #write(level: Level, fieldsOrMessage: Record<string, unknown> | string, message?: string): void {
+    // A line the parent would drop makes no child.
+    if (this.#parent.isLevelEnabled?.(level) === false) return;
     const logger = this.#logger();
     if (typeof fieldsOrMessage === 'string') logger[level](fieldsOrMessage);
+    else if (message === undefined) logger[level](fieldsOrMessage);
     else logger[level](fieldsOrMessage, message);
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   createRequestScope,
@@ -7,29 +8,41 @@ import {
   type Logger,
   type RequestContext,
 } from '../src/index.js';
+import type * as RequestContextModule from '../src/request-context.js';
 
-/** A logger that records the bindings of each child made from it, and the lines written through them. */
-function bindingsLogger(): {
-  logger: Logger;
-  children: Record<string, unknown>[];
-  lines: unknown[][];
-} {
+interface Line {
+  readonly level: string;
+  /** The bindings of the logger the line was written to, its parents' included. */
+  readonly bindings: Record<string, unknown>;
+  readonly args: unknown[];
+}
+
+/**
+ * A logger that records the bindings of each child made from it, and every line with the bindings of the
+ * logger it was written to. Trace is off, as at pino's default level.
+ */
+function bindingsLogger(): { logger: Logger; children: Record<string, unknown>[]; lines: Line[] } {
   const children: Record<string, unknown>[] = [];
-  const lines: unknown[][] = [];
-  const write = (...line: unknown[]): void => void lines.push(line);
-  const logger: Logger = {
-    trace: write,
-    debug: write,
-    info: write,
-    warn: write,
-    error: write,
-    child: (bindings: Record<string, unknown>) => {
-      children.push(bindings);
-      return logger;
-    },
-    isLevelEnabled: (level) => level !== 'trace',
+  const lines: Line[] = [];
+  const make = (bindings: Record<string, unknown>): Logger => {
+    const at =
+      (level: string) =>
+      (...args: unknown[]): void =>
+        void lines.push({ level, bindings, args });
+    return {
+      trace: at('trace'),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      child: (more: Record<string, unknown>) => {
+        children.push(more);
+        return make({ ...bindings, ...more });
+      },
+      isLevelEnabled: (level) => level !== 'trace',
+    };
   };
-  return { logger, children, lines };
+  return { logger: make({}), children, lines };
 }
 
 /**
@@ -53,7 +66,7 @@ function abortOf(signal: AbortSignal): Promise<void> {
 
 describe('request context', () => {
   it('keeps its uid, logger and signal when a provider copies it with spread, as core API 1.x contexts did', () => {
-    const { logger, children } = bindingsLogger();
+    const { logger, children, lines } = bindingsLogger();
     const scope = createRequestScope({
       uid: 'apiserver-uid',
       deadline: Infinity,
@@ -67,12 +80,19 @@ describe('request context', () => {
       assert.equal(narrower.deadline, 1_000);
       narrower.logger.info({ at: 'copy' }, 'a line');
       assert.deepEqual(children, [{ rpc: 'Decrypt', requestId: 'apiserver-uid' }]);
+      assert.deepEqual(lines, [
+        {
+          level: 'info',
+          bindings: { rpc: 'Decrypt', requestId: 'apiserver-uid' },
+          args: [{ at: 'copy' }, 'a line'],
+        },
+      ]);
     } finally {
       scope.dispose();
     }
   });
 
-  it('makes the child logger once, at its first line, and a random uid when the caller sent none', () => {
+  it('makes the child logger once, at its first line the level lets through, and a random uid when the caller sent none', () => {
     const { logger, children, lines } = bindingsLogger();
     const scope = createRequestScope({ deadline: Infinity, logger });
     try {
@@ -82,11 +102,22 @@ describe('request context', () => {
       const requestLogger = scope.context.logger;
       assert.equal(requestLogger.isLevelEnabled?.('debug'), true, "the parent's level decides");
       assert.equal(requestLogger.isLevelEnabled?.('trace'), false);
-      assert.equal(children.length, 0, 'no child logger before a line is written');
+      requestLogger.trace({ detail: 1 }, 'dropped');
+      assert.equal(children.length, 0, 'no child logger for a line the level drops');
       requestLogger.warn({ code: 'X' }, 'first');
       requestLogger.debug('second');
-      assert.deepEqual(children, [{ requestId: uid }]);
-      assert.deepEqual(lines, [[{ code: 'X' }, 'first'], ['second']]);
+      requestLogger.info({ only: 'fields' });
+      requestLogger.error('third');
+      requestLogger.child({ step: 'retry' }).info('fourth');
+      assert.deepEqual(children, [{ requestId: uid }, { step: 'retry' }]);
+      const request = { requestId: uid };
+      assert.deepEqual(lines, [
+        { level: 'warn', bindings: request, args: [{ code: 'X' }, 'first'] },
+        { level: 'debug', bindings: request, args: ['second'] },
+        { level: 'info', bindings: request, args: [{ only: 'fields' }] },
+        { level: 'error', bindings: request, args: ['third'] },
+        { level: 'info', bindings: { ...request, step: 'retry' }, args: ['fourth'] },
+      ]);
     } finally {
       scope.dispose();
     }
@@ -163,5 +194,39 @@ describe('request context', () => {
     assert.equal(codeOf(plain(new AbortController().signal)), undefined);
     // Any other reason is reported as abortError reports it.
     assert.equal(codeOf(plain(AbortSignal.abort())), 'TROUSSEAU_ERR_DEADLINE_EXCEEDED');
+  });
+
+  it("throwIfAborted of another copy of core (a provider's own) reads the request without making its signal, and names a cancel a cancel", async () => {
+    const other = (await import(
+      `../src/request-context.js?copy=${randomUUID()}`
+    )) as typeof RequestContextModule;
+    assert.notEqual(other.throwIfAborted, throwIfAborted, 'a second instance of the module');
+    const { logger } = bindingsLogger();
+    const original = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends original {
+      constructor() {
+        super();
+        made += 1;
+      }
+    };
+    try {
+      const scope = createRequestScope({ deadline: Infinity, logger });
+      other.throwIfAborted(scope.context, 'a check');
+      scope.cancel('the client went away');
+      assert.throws(
+        () => other.throwIfAborted(scope.context, 'a check'),
+        (error: unknown) => isTrousseauError(error) && error.code === 'TROUSSEAU_ERR_CANCELLED',
+      );
+      assert.equal(made, 0);
+      // A narrower view a provider made with Object.create answers as the request does.
+      const view = Object.create(scope.context) as RequestContext;
+      assert.throws(() => throwIfAborted(view, 'a check'), /a check cancelled/);
+      assert.equal(view.signal.aborted, true);
+      assert.equal(view.signal, scope.context.signal);
+      scope.dispose();
+    } finally {
+      globalThis.AbortController = original;
+    }
   });
 });
