@@ -26,8 +26,8 @@ interface SemverRanges {
  * parsing a first range cost a start about 12 ms, which a config of built-in providers does not need.
  */
 function semverRanges(): SemverRanges {
-  // Written as `createRequire(import.meta.url)('name')`, the form the server's bundler turns into a
-  // require of the bundled copy (scripts/bundle-server.mjs).
+  // Each load written out in full (createRequire of import.meta.url, called with the package's name): the
+  // one form the server's bundler turns into a require of the bundled copy (scripts/bundle-server.mjs).
   return {
     validRange: createRequire(import.meta.url)('semver/ranges/valid.js') as SemverRanges['validRange'],
     satisfies: createRequire(import.meta.url)('semver/functions/satisfies.js') as SemverRanges['satisfies'],
@@ -76,7 +76,11 @@ export function checkProviderDefinition(
   }
   const semver = builtIn ? undefined : semverRanges();
   const range = candidate.coreRange;
-  if (typeof range !== 'string' || range === '' || semver?.validRange(range) === null) {
+  // semver takes '' for '*' (any version), as it always has for a package; a built-in must name its range.
+  if (
+    typeof range !== 'string' ||
+    (semver === undefined ? range === '' : semver.validRange(range) === null)
+  ) {
     throw loadError(type, `the provider definition has no valid "coreRange" (got ${JSON.stringify(range)})`);
   }
   if (semver !== undefined && !semver.satisfies(CORE_API_VERSION, range)) {

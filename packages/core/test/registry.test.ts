@@ -76,6 +76,13 @@ describe('provider registry', () => {
       ),
       /no valid "coreRange"/,
     );
+    assert.match(
+      loadErrorOf(() => checkProviderDefinition('local', { default: { ...valid, coreRange: '' } }, builtIn)),
+      /no valid "coreRange"/,
+    );
+    // A package's '' is semver's "any version", as it has always been.
+    const anyRange = { ...valid, coreRange: '' };
+    assert.equal(checkProviderDefinition('acme', { default: anyRange }), anyRange);
     // Its range is held to this core by the server's built-in providers test, not at every start.
     const otherRange = { ...valid, coreRange: '^2.0.0' };
     assert.equal(checkProviderDefinition('local', { default: otherRange }, builtIn), otherRange);
