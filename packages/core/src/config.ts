@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import './zod-jitless.js';
 import * as z from 'zod';
 import { ConfigError, formatConfigPath, type ConfigIssue } from './config-error.js';
 import { INSTANCE_NAME_PATTERN } from './envelope.js';
@@ -209,7 +208,9 @@ export function encryptingProvider(config: TrousseauConfig): ProviderEntry {
 
 /** Validates a parsed document; errors name `file` and the path of every bad field. */
 export function parseConfig(value: unknown, file: string, dir: string): LoadedConfig {
-  const result = configSchema.safeParse(value);
+  // Without zod's compiled fast path: a config is parsed a few times in a process's life, and compiling
+  // the parser (`new Function`) cost a start more than the parse itself (issue 12).
+  const result = configSchema.safeParse(value, { jitless: true });
   if (!result.success) {
     const issues: ConfigIssue[] = result.error.issues.map((issue) => ({
       path: formatConfigPath(issue.path),

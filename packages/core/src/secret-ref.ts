@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import './zod-jitless.js';
 import * as z from 'zod';
 import { TrousseauError } from './errors.js';
 

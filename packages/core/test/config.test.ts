@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import * as z from 'zod';
+import type * as ConfigModule from '../src/config.js';
 import { ConfigError, encryptingProvider, loadConfigFile, parseConfig } from '../src/index.js';
 
 function issuesOf(fn: () => unknown): { path: string; message: string }[] {
@@ -17,8 +18,28 @@ function issuesOf(fn: () => unknown): { path: string; message: string }[] {
 }
 
 describe('config', () => {
-  it("builds its schemas in zod's jitless mode: each is parsed a few times in a process's life, not per call", () => {
-    assert.equal(z.config().jitless, true);
+  it("parses without compiling a parser (zod's jitless parse): a config is parsed a few times per process", async () => {
+    // A copy of the module whose schema no test has parsed yet: zod compiles a parser at the first parse.
+    const fresh = (await import(`../src/config.js?fresh=${randomUUID()}`)) as typeof ConfigModule;
+    const original = globalThis.Function;
+    let compiled = 0;
+    globalThis.Function = new Proxy(original, {
+      construct(target, args: unknown[]) {
+        compiled += 1;
+        return Reflect.construct(target, args) as object;
+      },
+    });
+    try {
+      const { config } = fresh.parseConfig(
+        { version: 1, providers: [{ name: 'a', type: 'local' }] },
+        'x.yaml',
+        '/etc/trousseau',
+      );
+      assert.equal(config.providers[0]?.name, 'a');
+    } finally {
+      globalThis.Function = original;
+    }
+    assert.equal(compiled, 0, 'functions compiled while parsing');
   });
 
   it('fills defaults: socket mode 0600, status version v2, the single provider encrypts', () => {

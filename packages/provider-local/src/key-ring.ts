@@ -60,7 +60,8 @@ function parseKeyRingFile(text: string, file: string): KeyRingFile {
   } catch (error) {
     throw new Error(`key ring ${file} is not valid JSON`, { cause: error });
   }
-  const result = keyRingSchema.safeParse(json);
+  // Read at start and on reload only: zod's compiled fast path would cost more than it saves.
+  const result = keyRingSchema.safeParse(json, { jitless: true });
   if (!result.success) {
     const first = result.error.issues[0];
     const where = first === undefined ? '' : first.path.map(String).join('.');
