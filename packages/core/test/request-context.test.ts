@@ -64,6 +64,24 @@ function abortOf(signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Counts the AbortControllers made from now until `restore()`. */
+function countAbortControllers(): { made(): number; restore(): void } {
+  const original = globalThis.AbortController;
+  let made = 0;
+  globalThis.AbortController = class extends original {
+    constructor() {
+      super();
+      made += 1;
+    }
+  };
+  return {
+    made: () => made,
+    restore: () => {
+      globalThis.AbortController = original;
+    },
+  };
+}
+
 describe('request context', () => {
   it('keeps its uid, logger and signal when a provider copies it with spread, as core API 1.x contexts did', () => {
     const { logger, children, lines } = bindingsLogger();
@@ -137,35 +155,28 @@ describe('request context', () => {
 
   it('makes its signal only when it is read: a call that only checks it makes no AbortController', () => {
     const { logger } = bindingsLogger();
-    const original = globalThis.AbortController;
-    let made = 0;
-    globalThis.AbortController = class extends original {
-      constructor() {
-        super();
-        made += 1;
-      }
-    };
+    const counter = countAbortControllers();
     try {
       const scope = createRequestScope({ deadline: Date.now() + 60_000, logger });
       throwIfAborted(scope.context, 'a check');
-      assert.equal(made, 0, 'no signal is made to check a request that has not aborted');
+      assert.equal(counter.made(), 0, 'no signal is made to check a request that has not aborted');
       scope.cancel('the client went away');
       assert.throws(
         () => throwIfAborted(scope.context, 'a check'),
         /a check cancelled: the client went away/,
       );
-      assert.equal(made, 0, 'nor to check one that has');
+      assert.equal(counter.made(), 0, 'nor to check one that has');
       assert.equal(
         scope.context.signal.aborted,
         true,
         'a signal first read after the abort is already aborted',
       );
-      assert.equal(made, 1);
+      assert.equal(counter.made(), 1);
       assert.equal(scope.context.signal, scope.context.signal, 'and is the same signal every time');
-      assert.equal(made, 1);
+      assert.equal(counter.made(), 1);
       scope.dispose();
     } finally {
-      globalThis.AbortController = original;
+      counter.restore();
     }
   });
 
@@ -202,14 +213,7 @@ describe('request context', () => {
     )) as typeof RequestContextModule;
     assert.notEqual(other.throwIfAborted, throwIfAborted, 'a second instance of the module');
     const { logger } = bindingsLogger();
-    const original = globalThis.AbortController;
-    let made = 0;
-    globalThis.AbortController = class extends original {
-      constructor() {
-        super();
-        made += 1;
-      }
-    };
+    const counter = countAbortControllers();
     try {
       const scope = createRequestScope({ deadline: Infinity, logger });
       other.throwIfAborted(scope.context, 'a check');
@@ -218,7 +222,7 @@ describe('request context', () => {
         () => other.throwIfAborted(scope.context, 'a check'),
         (error: unknown) => isTrousseauError(error) && error.code === 'TROUSSEAU_ERR_CANCELLED',
       );
-      assert.equal(made, 0);
+      assert.equal(counter.made(), 0);
       // A narrower view a provider made with Object.create answers as the request does.
       const view = Object.create(scope.context) as RequestContext;
       assert.throws(() => throwIfAborted(view, 'a check'), /a check cancelled/);
@@ -226,7 +230,7 @@ describe('request context', () => {
       assert.equal(view.signal, scope.context.signal);
       scope.dispose();
     } finally {
-      globalThis.AbortController = original;
+      counter.restore();
     }
   });
 });
