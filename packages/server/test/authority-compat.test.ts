@@ -123,6 +123,25 @@ async function v1RoundTrip(tapped: TappedSession, authority: string, index: numb
 }
 
 /**
+ * `calls` v1beta1 round trips ({@link v1RoundTrip}), `concurrency` at once, on one new tapped connection to
+ * `socket` whose client frames `reshape` rewrites, with `authority` as `:authority`.
+ */
+async function v1RoundTripsOnOneConnection(
+  socket: string,
+  authority: string,
+  calls: number,
+  concurrency: number,
+  reshape?: FrameReshaper,
+): Promise<void> {
+  const tapped = await connectTapped(socket, reshape);
+  try {
+    await inParallel(calls, concurrency, (index) => v1RoundTrip(tapped, authority, index));
+  } finally {
+    await tapped.close();
+  }
+}
+
+/**
  * Proof that the client encoded as claimed: the socket path never crossed the wire in clear (Huffman)
  * and later header blocks are a fraction of the first (indexed from the dynamic table).
  */
@@ -250,12 +269,7 @@ describe('the socket path as :authority, as kube-apiserver before 1.32 sends it'
 
   for (const [shape, reshape] of Object.entries(reshapers)) {
     it(`accepts header blocks ${shape}`, QUICK, async () => {
-      const tapped = await connectTapped(t.socket, reshape);
-      try {
-        await inParallel(200, 16, (index) => v1RoundTrip(tapped, t.socket, index));
-      } finally {
-        await tapped.close();
-      }
+      await v1RoundTripsOnOneConnection(t.socket, t.socket, 200, 16, reshape);
     });
   }
 
@@ -309,14 +323,7 @@ describe('a valid :authority, as kube-apiserver 1.32+ sends it: the socket goes 
     concurrency: number,
     reshape?: FrameReshaper,
   ): Promise<{ direct: number; rewritten: number }> {
-    return served(async () => {
-      const tapped = await connectTapped(t.socket, reshape);
-      try {
-        await inParallel(calls, concurrency, (index) => v1RoundTrip(tapped, authority, index));
-      } finally {
-        await tapped.close();
-      }
-    });
+    return served(() => v1RoundTripsOnOneConnection(t.socket, authority, calls, concurrency, reshape));
   }
 
   it(
