@@ -36,15 +36,16 @@ interface OpenHeaderBlock {
   size: number;
 }
 
-/** The frame being read: its header, and (for header frames) its payload gathered so far. */
+/** The frame being read: its header, and (for header frames) the frame gathered so far. */
 interface FrameInProgress {
   readonly type: number;
   readonly flags: number;
   readonly streamId: number;
   readonly length: number;
-  /** For HEADERS and CONTINUATION, which are buffered whole; undefined for frames passed through. */
-  payload: Buffer | undefined;
-  /** For HEADERS and CONTINUATION: the frame header followed by `payload`, one buffer. */
+  /**
+   * For HEADERS and CONTINUATION, which are buffered whole: the frame header, then the payload as it
+   * arrives (what goes out if the block passes unchanged). Undefined for frames passed through.
+   */
   raw: Buffer | undefined;
   received: number;
 }
@@ -110,7 +111,7 @@ export class ClientFrameRewriter {
 
   /** Whether everything read so far has been handed out: no frame or frame header is held part-read. */
   get atFrameBoundary(): boolean {
-    return this.#headerFill === 0 && this.#frame?.payload === undefined && this.#block === undefined;
+    return this.#headerFill === 0 && this.#frame?.raw === undefined && this.#block === undefined;
   }
 
   /** Takes the next bytes from the client; returns what to hand grpc-js, in order. */
@@ -118,7 +119,7 @@ export class ClientFrameRewriter {
     const out: Buffer[] = [];
     // Most chunks hold no header frame and end on no partial frame header: then what goes out is the
     // chunk itself, handed on without copying.
-    this.#verbatim = this.#headerFill === 0 && this.#frame?.payload === undefined;
+    this.#verbatim = this.#headerFill === 0 && this.#frame?.raw === undefined;
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#prefaceSeen < PREFACE.length) offset = this.#readPreface(chunk, offset, out);
@@ -162,7 +163,6 @@ export class ClientFrameRewriter {
       type: header[3] ?? 0,
       flags: header[4] ?? 0,
       streamId: header.readUInt32BE(5) & 0x7fffffff,
-      payload: undefined,
       raw: undefined,
       received: 0,
     };
@@ -176,7 +176,6 @@ export class ClientFrameRewriter {
       }
       frame.raw = Buffer.allocUnsafe(FRAME_HEADER_BYTES + frame.length);
       header.copy(frame.raw);
-      frame.payload = frame.raw.subarray(FRAME_HEADER_BYTES);
       this.#verbatim = false;
     } else if (this.#isSettingsAckToDrop(frame)) {
       this.#settingsAcksToDrop--;
@@ -220,8 +219,8 @@ export class ClientFrameRewriter {
 
   #readPayload(frame: FrameInProgress, chunk: Buffer, offset: number, out: Buffer[]): number {
     const take = Math.min(frame.length - frame.received, chunk.length - offset);
-    if (frame.payload === undefined) out.push(chunk.subarray(offset, offset + take));
-    else chunk.copy(frame.payload, frame.received, offset, offset + take);
+    if (frame.raw === undefined) out.push(chunk.subarray(offset, offset + take));
+    else chunk.copy(frame.raw, FRAME_HEADER_BYTES + frame.received, offset, offset + take);
     frame.received += take;
     if (frame.received === frame.length) this.#completeFrame(frame, out);
     return offset + take;
@@ -229,8 +228,10 @@ export class ClientFrameRewriter {
 
   #completeFrame(frame: FrameInProgress, out: Buffer[]): void {
     this.#frame = undefined;
-    if (frame.payload === undefined || frame.raw === undefined) return;
-    const fragment = frame.type === FRAME_HEADERS ? headersFragment(frame, frame.payload) : frame.payload;
+    const raw = frame.raw;
+    if (raw === undefined) return;
+    const payload = raw.subarray(FRAME_HEADER_BYTES);
+    const fragment = frame.type === FRAME_HEADERS ? headersFragment(frame, payload) : payload;
     const block: OpenHeaderBlock = this.#block ?? {
       streamId: frame.streamId,
       endStream: (frame.flags & FLAG_END_STREAM) !== 0,
@@ -239,7 +240,7 @@ export class ClientFrameRewriter {
       size: 0,
     };
     block.fragments.push(fragment);
-    block.frames.push(frame.raw);
+    block.frames.push(raw);
     block.size += fragment.length;
     if (block.size > MAX_HEADER_BLOCK_BYTES) {
       throw new Http2ProtocolViolation(
