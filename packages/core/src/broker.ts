@@ -91,6 +91,16 @@ export interface BrokerEncryptResult {
   readonly keyId: string;
 }
 
+/** A provider operation's name in errors, and the metric labels of its successes. */
+interface CallInfo {
+  readonly what: string;
+  readonly succeeded: {
+    readonly provider: string;
+    readonly operation: 'encrypt' | 'decrypt';
+    readonly outcome: Outcome;
+  };
+}
+
 /**
  * Routes calls between the front-end and the providers: new encryptions go to one instance, decryptions
  * go to the instance the envelope header names. Enforces input limits, deadlines and error codes, and
@@ -406,52 +416,80 @@ export class Broker {
     return this.#monitor.all();
   }
 
-  /** How a call to a provider is named in its errors, made once per provider and operation. */
-  readonly #callNames = new Map<string, { readonly encrypt: string; readonly decrypt: string }>();
+  /**
+   * How a call to a provider is named in its errors, and the labels of its successes: made once per
+   * provider and operation, not per call.
+   */
+  readonly #callInfos = new Map<string, { readonly encrypt: CallInfo; readonly decrypt: CallInfo }>();
 
-  #callName(name: string, operation: 'encrypt' | 'decrypt'): string {
-    let names = this.#callNames.get(name);
-    if (names === undefined) {
-      names = {
-        encrypt: `encrypt with provider "${name}"`,
-        decrypt: `decrypt with provider "${name}"`,
-      };
-      this.#callNames.set(name, names);
+  #callInfo(name: string, operation: 'encrypt' | 'decrypt'): CallInfo {
+    let infos = this.#callInfos.get(name);
+    if (infos === undefined) {
+      const info = (of: 'encrypt' | 'decrypt'): CallInfo => ({
+        what: `${of} with provider "${name}"`,
+        succeeded: { provider: name, operation: of, outcome: 'OK' },
+      });
+      infos = { encrypt: info('encrypt'), decrypt: info('decrypt') };
+      this.#callInfos.set(name, infos);
     }
-    return names[operation];
+    return infos[operation];
   }
 
-  async #call<T>(
+  /**
+   * Calls a provider: its answer, or a TrousseauError (the provider's own, or one wrapping what it threw), by
+   * the caller's deadline at the latest; the call's duration is recorded either way. Not an async function:
+   * a call is one promise of the race and one of its outcome, where `await` made a frame of its own.
+   */
+  #call<T>(
     name: string,
     operation: 'encrypt' | 'decrypt',
     request: RequestContext,
     work: () => Promise<T>,
   ): Promise<T> {
     const started = this.#clock.now();
-    let outcome: Outcome = 'OK';
+    const info = this.#callInfo(name, operation);
+    let answer: Promise<T>;
     try {
-      // Called at once, not from a microtask: a throw lands in the catch below all the same, and
-      // Promise.resolve takes a provider that answers with a plain value (or returns its own promise).
-      return await raceRequest(Promise.resolve(work()), request, this.#callName(name, operation));
+      // Called at once, not from a microtask. Promise.resolve takes a provider that answers with a plain
+      // value (or returns its own promise).
+      answer = Promise.resolve(work());
     } catch (error) {
-      const failure = isTrousseauError(error)
-        ? error
-        : new TrousseauError(
-            'TROUSSEAU_ERR_PROVIDER_INTERNAL',
-            `provider "${name}" failed: ${messageOf(error)}`,
-            {
-              cause: error,
-            },
-          );
-      outcome = outcomeOf(failure);
-      this.#logFailure(request, name, operation, failure);
-      throw failure;
-    } finally {
-      this.#callDuration.observe(
-        { provider: name, operation, outcome },
-        (this.#clock.now() - started) / 1000,
-      );
+      return Promise.reject(this.#callFailed(name, operation, request, error, started));
     }
+    return raceRequest(answer, request, info.what).then(
+      (value) => {
+        this.#callDuration.observe(info.succeeded, (this.#clock.now() - started) / 1000);
+        return value;
+      },
+      (error: unknown) => {
+        throw this.#callFailed(name, operation, request, error, started);
+      },
+    );
+  }
+
+  /** What a failed provider call throws, logged and recorded. */
+  #callFailed(
+    name: string,
+    operation: 'encrypt' | 'decrypt',
+    request: RequestContext,
+    error: unknown,
+    started: number,
+  ): TrousseauError {
+    const failure = isTrousseauError(error)
+      ? error
+      : new TrousseauError(
+          'TROUSSEAU_ERR_PROVIDER_INTERNAL',
+          `provider "${name}" failed: ${messageOf(error)}`,
+          {
+            cause: error,
+          },
+        );
+    this.#logFailure(request, name, operation, failure);
+    this.#callDuration.observe(
+      { provider: name, operation, outcome: outcomeOf(failure) },
+      (this.#clock.now() - started) / 1000,
+    );
+    return failure;
   }
 
   /**

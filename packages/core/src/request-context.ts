@@ -33,8 +33,8 @@ interface ScopeOptions {
   uid?: string;
   deadline: number;
   logger: Logger;
-  /** More fields bound to the request's logger besides its uid. */
-  bindings?: Record<string, unknown>;
+  /** More fields bound to the request's logger besides its uid: not copied until a line is written. */
+  bindings?: Readonly<Record<string, unknown>>;
   now?: () => number;
 }
 
@@ -53,15 +53,20 @@ class ScopedRequest implements RequestContext {
   #controller: AbortController | undefined;
   /** Why the request was aborted; set once, before the signal (if made) aborts and the races are told. */
   #reason: Error | undefined;
-  /** Races waiting on this request (see {@link raceRequest}): told when it aborts, without an event listener. */
-  #racers: Set<() => void> | undefined;
+  /**
+   * Races waiting on this request (see {@link raceRequest}), told when it aborts, without an event listener.
+   * Nearly always one at a time (the broker's call to a provider): it takes a slot, and only a second race
+   * running beside it (replication) makes a set.
+   */
+  #racer: (() => void) | undefined;
+  #moreRacers: Set<() => void> | undefined;
 
   constructor(options: ScopeOptions) {
     // The caller's uid (a UUID from kube-apiserver) cut to a size a log line may quote, or a random one.
     const given = options.uid;
     const uid = given === undefined || given === '' ? randomUUID() : truncateForLog(given);
     this.uid = uid;
-    this.logger = new RequestLogger(options.logger, () => ({ ...options.bindings, requestId: uid }));
+    this.logger = new RequestLogger(options.logger, options.bindings, uid);
     this.deadline = options.deadline;
     // Own and enumerable, as every other member: a provider that copies its context
     // (`{ ...request, deadline }`) keeps the signal too, as it did with the object literal core API 1.x
@@ -100,9 +105,22 @@ class ScopedRequest implements RequestContext {
     if (request.#reason !== undefined) return;
     request.#reason = reason;
     request.#controller?.abort(reason);
-    const racers = request.#racers;
-    request.#racers = undefined;
-    if (racers !== undefined) for (const racer of racers) racer();
+    const racer = request.#racer;
+    const moreRacers = request.#moreRacers;
+    request.#racer = undefined;
+    request.#moreRacers = undefined;
+    racer?.();
+    if (moreRacers !== undefined) for (const other of moreRacers) other();
+  }
+
+  #addRacer(racer: () => void): void {
+    if (this.#racer === undefined) this.#racer = racer;
+    else (this.#moreRacers ??= new Set()).add(racer);
+  }
+
+  #removeRacer(racer: () => void): void {
+    if (this.#racer === racer) this.#racer = undefined;
+    else this.#moreRacers?.delete(racer);
   }
 
   /** Settles with `work`, or rejects when this request aborts: {@link raceAbort} without an EventTarget listener. */
@@ -113,15 +131,14 @@ class ScopedRequest implements RequestContext {
     }
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => reject(abortErrorFor(request.#reason, what));
-      request.#racers ??= new Set();
-      request.#racers.add(onAbort);
+      request.#addRacer(onAbort);
       work.then(
         (value) => {
-          request.#racers?.delete(onAbort);
+          request.#removeRacer(onAbort);
           resolve(value);
         },
         (error: unknown) => {
-          request.#racers?.delete(onAbort);
+          request.#removeRacer(onAbort);
           reject(error instanceof Error ? error : new Error(String(error)));
         },
       );

@@ -9,17 +9,22 @@ type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
  */
 export class RequestLogger implements Logger {
   readonly #parent: Logger;
-  readonly #bindings: () => Record<string, unknown>;
+  readonly #bindings: Readonly<Record<string, unknown>> | undefined;
+  readonly #requestId: string;
   #child: Logger | undefined;
 
-  /** `bindings` is called once, when the child is made. */
-  constructor(parent: Logger, bindings: () => Record<string, unknown>) {
+  /**
+   * The child is bound to `bindings` (shared by every request of one kind: never copied until the child is
+   * made) and to `requestId`.
+   */
+  constructor(parent: Logger, bindings: Readonly<Record<string, unknown>> | undefined, requestId: string) {
     this.#parent = parent;
     this.#bindings = bindings;
+    this.#requestId = requestId;
   }
 
   #logger(): Logger {
-    this.#child ??= this.#parent.child(this.#bindings());
+    this.#child ??= this.#parent.child({ ...this.#bindings, requestId: this.#requestId });
     return this.#child;
   }
 

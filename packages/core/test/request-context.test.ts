@@ -9,6 +9,7 @@ import {
   type RequestContext,
 } from '../src/index.js';
 import type * as RequestContextModule from '../src/request-context.js';
+import { raceRequest } from '../src/request-context.js';
 
 interface Line {
   readonly level: string;
@@ -232,5 +233,39 @@ describe('request context', () => {
     } finally {
       counter.restore();
     }
+  });
+
+  it('tells every race still waiting on a request when it aborts, however many run beside each other', async () => {
+    const { logger } = bindingsLogger();
+    const scope = createRequestScope({ deadline: Infinity, logger });
+    const never = new Promise<never>(() => undefined);
+    let settleFirst: (value: string) => void = () => undefined;
+    const first = raceRequest(
+      new Promise<string>((resolve) => (settleFirst = resolve)),
+      scope.context,
+      'first',
+    );
+    // Beside the first: the second and third wait on the request too.
+    const second = raceRequest(never, scope.context, 'second');
+    const third = raceRequest(never, scope.context, 'third');
+    settleFirst('answered');
+    assert.equal(await first, 'answered');
+    // Started after the first settled: the place it held is free again.
+    const fourth = raceRequest(never, scope.context, 'fourth');
+    const outcomes = Promise.allSettled([second, third, fourth]);
+    scope.cancel('the client went away');
+    const reasons = (await outcomes).map((outcome) =>
+      outcome.status === 'rejected' && isTrousseauError(outcome.reason)
+        ? `${outcome.reason.code} ${outcome.reason.message}`
+        : outcome.status,
+    );
+    assert.deepEqual(reasons, [
+      'TROUSSEAU_ERR_CANCELLED second cancelled: the client went away',
+      'TROUSSEAU_ERR_CANCELLED third cancelled: the client went away',
+      'TROUSSEAU_ERR_CANCELLED fourth cancelled: the client went away',
+    ]);
+    // A race begun after the abort fails at once.
+    await assert.rejects(raceRequest(never, scope.context, 'late'), /late cancelled/);
+    scope.dispose();
   });
 });

@@ -2,13 +2,14 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { MAX_CIPHERTEXT_BYTES, type Broker } from '../broker.js';
 import { TrousseauError } from '../errors.js';
 import { truncateForLog } from '../log-limit.js';
-import type {
-  V1DecryptRequest,
-  V1DecryptResponse,
-  V1EncryptRequest,
-  V1EncryptResponse,
-  V1VersionRequest,
-  V1VersionResponse,
+import {
+  bytesAsBuffer,
+  type V1DecryptRequest,
+  type V1DecryptResponse,
+  type V1EncryptRequest,
+  type V1EncryptResponse,
+  type V1VersionRequest,
+  type V1VersionResponse,
 } from './messages.js';
 import { unaryHandler, type HandlerDeps } from './unary-handler.js';
 
@@ -58,7 +59,7 @@ export function kmsV1beta1Service(
       async (request, context) => {
         checkVersion(request.version);
         const plaintext = await broker.decrypt(request.cipher, context);
-        return { plain: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength) };
+        return { plain: bytesAsBuffer(plaintext) };
       },
     ),
   };

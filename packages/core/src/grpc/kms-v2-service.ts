@@ -1,12 +1,13 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Broker } from '../broker.js';
 import { TrousseauError } from '../errors.js';
-import type {
-  V2DecryptRequest,
-  V2DecryptResponse,
-  V2EncryptRequest,
-  V2EncryptResponse,
-  V2StatusResponse,
+import {
+  bytesAsBuffer,
+  type V2DecryptRequest,
+  type V2DecryptResponse,
+  type V2EncryptRequest,
+  type V2EncryptResponse,
+  type V2StatusResponse,
 } from './messages.js';
 import { unaryHandler, type HandlerDeps } from './unary-handler.js';
 
@@ -69,7 +70,7 @@ export function kmsV2Service(
       deps,
       async (request, context) => {
         const plaintext = await broker.decrypt(request.ciphertext, context, request.key_id);
-        return { plaintext: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength) };
+        return { plaintext: bytesAsBuffer(plaintext) };
       },
       (request) => request.uid,
     ),

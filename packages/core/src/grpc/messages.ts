@@ -46,3 +46,8 @@ export interface V1DecryptRequest {
 export interface V1DecryptResponse {
   plain: Buffer;
 }
+
+/** A response's bytes as the Buffer its field holds, over the same memory: no view is made of a Buffer. */
+export function bytesAsBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -60,6 +60,9 @@ export function unaryHandler<Request, Response>(
     }
     return labels;
   };
+  // What every call's scope shares: its logger's bindings and the clock's reading.
+  const bindings = { api, rpc };
+  const now = (): number => deps.clock.now();
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
     const started = deps.clock.now();
     const undecodable = isUndecodable(call.request);
@@ -67,8 +70,8 @@ export function unaryHandler<Request, Response>(
       uid: undecodable ? '' : uidOf(call.request),
       deadline: deadlineOf(call),
       logger: deps.logger,
-      bindings: { api, rpc },
-      now: () => deps.clock.now(),
+      bindings,
+      now,
     });
     const onCancelled = (): void => scope.cancel('the client cancelled the call');
     // `on`, not `once`: the listener is removed when the call finishes, and once() wraps it per call.
