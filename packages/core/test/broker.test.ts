@@ -5,9 +5,13 @@ import {
   Broker,
   createRequestScope,
   decodeEnvelope,
+  guardMetrics,
+  isTrousseauError,
   noopMetrics,
   silentLogger,
   systemClock,
+  TrousseauError,
+  type DecryptInput,
   type EncryptResult,
   type KeyProvider,
   type ProviderStatus,
@@ -236,6 +240,112 @@ describe('broker envelope versions', () => {
       broker.decrypt(ciphertext, request(), 'k'.repeat(1025)),
       (error: { code?: string }) => error.code === 'TROUSSEAU_ERR_CIPHERTEXT_KEY_ID_MISMATCH',
     );
+    await broker.close();
+  });
+});
+
+describe('broker calls to a provider', () => {
+  /** A provider whose decrypt does what the test says: answer, throw at once, reject, or never settle. */
+  class ScriptedProvider extends SwitchableProvider {
+    decryptAs: (input: DecryptInput) => Uint8Array | Promise<Uint8Array> = (input) => input.ciphertext;
+
+    override decrypt(input: DecryptInput): Promise<Uint8Array> {
+      // Not async on purpose: a provider may answer with a plain value or throw before it makes a promise.
+      return this.decryptAs(input) as Promise<Uint8Array>;
+    }
+  }
+
+  /** The broker over one scripted provider "p", and the provider-call observations it records. */
+  async function scripted(): Promise<{
+    broker: Broker;
+    provider: ScriptedProvider;
+    ciphertext: Uint8Array;
+    outcomes: () => string[];
+  }> {
+    const observed: Record<string, string>[] = [];
+    const metrics = guardMetrics(
+      {
+        counter: () => ({ add: () => undefined }),
+        gauge: () => ({ set: () => undefined, remove: () => undefined }),
+        histogram: (options) => ({
+          observe: (labels) => {
+            if (options.name === 'provider_request_duration_seconds') observed.push({ ...labels });
+          },
+        }),
+      },
+      silentLogger,
+    );
+    const provider = new ScriptedProvider();
+    const broker = new Broker({
+      providers: new Map([['p', provider]]),
+      encryptWith: 'p',
+      maxPlaintextBytes: 512,
+      healthCheckIntervalMs: 60_000,
+      logger: silentLogger,
+      metrics,
+      clock: systemClock,
+    });
+    await broker.start();
+    const { ciphertext } = await broker.encrypt(Buffer.from('a data key'), request());
+    observed.length = 0;
+    const outcomes = (): string[] =>
+      observed.map((labels) => `${labels.provider} ${labels.operation} ${labels.outcome}`);
+    return { broker, provider, ciphertext, outcomes };
+  }
+
+  it('takes an answer given as a plain value, and records the call as OK', async () => {
+    const { broker, provider, ciphertext, outcomes } = await scripted();
+    provider.decryptAs = (input) => input.ciphertext;
+    assert.equal(Buffer.from(await broker.decrypt(ciphertext, request())).toString(), 'a data key');
+    assert.deepEqual(outcomes(), ['p decrypt OK']);
+    await broker.close();
+  });
+
+  it('turns a plain error, thrown at once or rejected, into PROVIDER_INTERNAL naming the provider', async () => {
+    const { broker, provider, ciphertext, outcomes } = await scripted();
+    const boom = new Error('boom');
+    for (const decryptAs of [
+      (): never => {
+        throw boom;
+      },
+      (): Promise<never> => Promise.reject(boom),
+    ]) {
+      provider.decryptAs = decryptAs;
+      await assert.rejects(broker.decrypt(ciphertext, request()), (error: unknown) => {
+        assert.ok(isTrousseauError(error));
+        assert.equal(error.code, 'TROUSSEAU_ERR_PROVIDER_INTERNAL');
+        assert.equal(error.message, 'provider "p" failed: boom');
+        assert.equal(error.cause, boom);
+        return true;
+      });
+    }
+    assert.deepEqual(outcomes(), ['p decrypt INTERNAL', 'p decrypt INTERNAL']);
+    await broker.close();
+  });
+
+  it("passes a provider's own TrousseauError through unchanged, recorded with its outcome", async () => {
+    const { broker, provider, ciphertext, outcomes } = await scripted();
+    const down = new TrousseauError('TROUSSEAU_ERR_PROVIDER_UNAVAILABLE', 'the KMS is down');
+    provider.decryptAs = () => Promise.reject(down);
+    await assert.rejects(broker.decrypt(ciphertext, request()), (error: unknown) => error === down);
+    assert.deepEqual(outcomes(), ['p decrypt UNAVAILABLE']);
+    await broker.close();
+  });
+
+  it('answers a call the caller cancels at once, though the provider never does', async () => {
+    const { broker, provider, ciphertext, outcomes } = await scripted();
+    provider.decryptAs = () => new Promise<never>(() => undefined);
+    const scope = createRequestScope({ deadline: Infinity, logger: silentLogger });
+    const answer = broker.decrypt(ciphertext, scope.context);
+    scope.cancel('the client went away');
+    await assert.rejects(answer, (error: unknown) => {
+      assert.ok(isTrousseauError(error));
+      assert.equal(error.code, 'TROUSSEAU_ERR_CANCELLED');
+      assert.equal(error.message, 'decrypt with provider "p" cancelled: the client went away');
+      return true;
+    });
+    assert.deepEqual(outcomes(), ['p decrypt CANCELLED']);
+    scope.dispose();
     await broker.close();
   });
 });
