@@ -14,6 +14,7 @@ import {
   type DecryptInput,
   type EncryptResult,
   type KeyProvider,
+  type Metrics,
   type ProviderStatus,
 } from '../src/index.js';
 
@@ -60,14 +61,14 @@ class SwitchableProvider implements KeyProvider {
   }
 }
 
-function brokerOver(providers: Map<string, KeyProvider>): Broker {
+function brokerOver(providers: Map<string, KeyProvider>, metrics: Metrics = noopMetrics): Broker {
   return new Broker({
     providers,
     encryptWith: [...providers.keys()][0] ?? '',
     maxPlaintextBytes: 512,
     healthCheckIntervalMs: 60_000,
     logger: silentLogger,
-    metrics: noopMetrics,
+    metrics,
     clock: systemClock,
   });
 }
@@ -276,15 +277,7 @@ describe('broker calls to a provider', () => {
       silentLogger,
     );
     const provider = new ScriptedProvider();
-    const broker = new Broker({
-      providers: new Map([['p', provider]]),
-      encryptWith: 'p',
-      maxPlaintextBytes: 512,
-      healthCheckIntervalMs: 60_000,
-      logger: silentLogger,
-      metrics,
-      clock: systemClock,
-    });
+    const broker = brokerOver(new Map([['p', provider]]), metrics);
     await broker.start();
     const { ciphertext } = await broker.encrypt(Buffer.from('a data key'), request());
     observed.length = 0;
