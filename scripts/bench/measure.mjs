@@ -20,12 +20,7 @@ function rssMegabytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
 }
-/**
- * Warm-up: at least `minMs` and at least `minCalls` calls (but no more than `maxMs`). A time alone is not
- * enough: V8 optimises a function after enough calls, not after enough time, so at concurrency 1 against a
- * slow server a one-second warm-up measured code still being compiled, and the first row of each fresh
- * server (Encrypt, concurrency 1) came out far slower than the same row measured later.
- */
+
 /** The median of `values` (the mean of the middle two for an even count). */
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -33,6 +28,12 @@ export function median(values) {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/**
+ * Warm-up: at least `minMs` and at least `minCalls` calls (but no more than `maxMs`). A time alone is not
+ * enough: V8 optimises a function after enough calls, not after enough time, so at concurrency 1 against a
+ * slow server a one-second warm-up measured code still being compiled, and the first row of each fresh
+ * server (Encrypt, concurrency 1) came out far slower than the same row measured later.
+ */
 async function warmUp(call, concurrency, { minMs, minCalls, maxMs }) {
   const started = performance.now();
   let i = 0;
