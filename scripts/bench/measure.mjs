@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 const TICKS_PER_SECOND = 100;
 
 /** The process's user + system CPU time in seconds, from /proc/<pid>/stat (fields 14 and 15). */
-function cpuSeconds(pid) {
+export function cpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -16,7 +16,7 @@ function cpuSeconds(pid) {
 }
 
 /** The process's resident set size in MB, from /proc/<pid>/status. */
-function rssMegabytes(pid) {
+export function rssMegabytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
 }

@@ -4,26 +4,14 @@
 // and how long `trousseau version` takes.
 // Each is the median of several runs, so a single slow start on a shared machine does not decide it.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmsClient } from '@trousseau/core/grpc';
-import { median } from './measure.mjs';
+import { cpuSeconds, median, rssMegabytes } from './measure.mjs';
 
 /** How long the server idles before its settled RSS is read. */
 const SETTLED_IDLE_MS = 30_000;
-
-async function rssMegabytes(pid) {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** The process's user + system CPU time so far, in ms (/proc/<pid>/stat fields 14 and 15, 100 ticks/s). */
-async function cpuMs(pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 function exited(child) {
   return new Promise((resolve) => child.once('close', resolve));
@@ -47,13 +35,13 @@ async function startOnce(bin, idleMs) {
       child.once('close', (code) => reject(new Error(`serve exited ${code} before it was ready`)));
     });
     // CPU time to ready does not grow with the machine's other load the way wall time does.
-    const readyCpuMs = await cpuMs(child.pid);
+    const readyCpuMs = cpuSeconds(child.pid) * 1000;
     // A real call, so the figure is of a server that answers, not only one that logged.
     const client = new KmsClient(join(dir, '.trousseau', 'kms.sock'), { timeoutMs: 30_000 });
     await client.status();
     client.close();
     await new Promise((resolve) => setTimeout(resolve, idleMs));
-    return { readyMs, readyCpuMs, idleRssMb: await rssMegabytes(child.pid) };
+    return { readyMs, readyCpuMs, idleRssMb: rssMegabytes(child.pid) };
   } finally {
     child.kill('SIGTERM');
     await exited(child);
