@@ -6,7 +6,9 @@
 #   docker run --rm trousseau:dev version
 #
 # Stage "build" installs the whole workspace from the lockfile, compiles it with `tsc -b`, bundles the
-# command with esbuild (scripts/bundle-server.mjs: dist/bundle, which the ENTRYPOINT runs), and uses
+# command with esbuild (scripts/bundle-server.mjs: dist/bundle, which the ENTRYPOINT runs, with the V8
+# code cache it writes by starting the server once; V8 uses that cache only under the Node that wrote it,
+# which is why both stages are the same NODE_IMAGE), and uses
 # `pnpm deploy --prod` to lay out @trousseau/server with its production dependencies only (the workspace
 # packages it depends on are copied in with the files their package.json "files" lists). Stage "runtime"
 # copies that one directory onto a fresh base: no compiler, no dev dependencies, no sources, no pnpm store.

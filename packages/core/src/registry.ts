@@ -7,6 +7,7 @@ import type satisfies from 'semver/functions/satisfies.js';
 import type validRange from 'semver/ranges/valid.js';
 import { ConfigError, formatConfigPath } from './config-error.js';
 import { TrousseauError } from './errors.js';
+import { importModule } from './import-module.js';
 import { CORE_API_VERSION, type ProviderDefinition } from './provider.js';
 
 /** Built-in provider names mapped to a loader of their package; the server's composition root fills it. */
@@ -316,7 +317,7 @@ export class ProviderRegistry {
   async #import(type: string, url: string, what: string): Promise<ProviderDefinition> {
     let namespace: unknown;
     try {
-      namespace = await import(url);
+      namespace = await importModule(url);
     } catch (error) {
       throw loadError(type, `${what} failed to load: ${messageOf(error)}${this.#peerHint(error)}`, error);
     }

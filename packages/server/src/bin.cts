@@ -1,12 +1,24 @@
 #!/usr/bin/env node
 // The trousseau command. It is CommonJS so that a lone version request (`trousseau version`, `--version`,
-// `-V`) is answered before Node starts its ES module loader (about 25 ms of CPU, issue 12): the answer is
-// the text commander prints (cli.ts), read from this package's package.json. Anything else loads the CLI,
-// an ES module, and each command loads what it needs when it runs. The same file is the entry of the
-// built package (dist/src/bin.cjs, beside cli.js) and of the bundle (dist/bundle/trousseau.cjs, beside the
-// bundled cli.js); both sit two directories below the package.json.
+// `-V`) is answered before anything else loads: the answer is the text commander prints (cli.ts), read from
+// this package's package.json. Anything else loads the CLI, and each command loads what it needs when it
+// runs. The same file is the entry of the built package (dist/src/bin.cjs, beside cli.js, an ES module)
+// and of the bundle (dist/bundle/trousseau.cjs, beside cli.cjs, the CommonJS bundle, which is loaded with
+// its V8 code cache: code-cache.cts); both sit two directories below the package.json.
 import fs = require('node:fs');
 import path = require('node:path');
+import type * as Cli from './cli.js';
+import type CodeCache = require('./code-cache.cjs');
+
+function loadCli(): Promise<typeof Cli> {
+  const bundled = path.join(__dirname, 'cli.cjs');
+  if (!fs.existsSync(bundled)) return import('./cli.js');
+  return new Promise((resolve) => {
+    // Required here, not above: a version request needs none of it (nor the modules it loads).
+    const { loadWithCodeCache } = module.require('./code-cache.cjs') as typeof CodeCache;
+    resolve(loadWithCodeCache(bundled).exports as typeof Cli);
+  });
+}
 
 const args = process.argv.slice(2);
 const only = args.length === 1 ? args[0] : undefined;
@@ -15,7 +27,7 @@ if (only === 'version' || only === '--version' || only === '-V') {
   const { version } = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string };
   fs.writeSync(1, only === 'version' ? `trousseau ${version}\n` : `${version}\n`);
 } else {
-  import('./cli.js').then(
+  loadCli().then(
     async ({ runCli }) => {
       const code = await runCli(process.argv);
       if (code !== 0) process.exit(code);

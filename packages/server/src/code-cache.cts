@@ -1,0 +1,111 @@
+// Loads the bundled CLI (dist/bundle/cli.cjs) with the V8 code cache that `pnpm build` writes beside it
+// (cli.cjs.v8cache), so a start does not parse and compile the ~1 MB it runs: V8 takes the compiled
+// functions from the cache instead (issue 12: start to socket ready, docs/benchmarks.md "The code cache").
+//
+// The cache file is the SHA-256 of the source it was made from, then V8's cached data. It is used only for
+// that exact source; V8 itself refuses data from another V8 version or other V8 flags. Whatever the reason
+// the cache cannot be used (absent, made for other source, refused by V8), the file is compiled as without
+// it: a start is slower, never wrong.
+//
+// Code compiled here cannot run `import()`: Node 20 gives a `vm.Script` a module loader only through an
+// experimental option, and a script taken from the cache loses it. So the bundle holds no `import()`: the
+// bundler makes each into a `require`, and the import of a third-party provider goes through a file Node
+// loads itself (native-import.cjs, scripts/bundle-server.mjs).
+//
+// CommonJS, like bin.cts, which calls it.
+import crypto = require('node:crypto');
+import fs = require('node:fs');
+import Module = require('node:module');
+import path = require('node:path');
+import vm = require('node:vm');
+
+/** What became of the cache: used, or why not. */
+type CodeCacheUse =
+  /** V8 took the cache. */
+  | 'accepted'
+  /** V8 refused it: made by another Node or V8 version, or with other V8 flags. */
+  | 'rejected'
+  /** Made for other source: the bundle was changed after the cache was written. */
+  | 'stale'
+  /** No cache file (or none readable). */
+  | 'absent';
+
+interface LoadedWithCodeCache {
+  readonly exports: unknown;
+  readonly cache: CodeCacheUse;
+}
+
+const DIGEST_BYTES = 32;
+
+/** The environment variable that makes a process write the cache of what it loaded when it exits. */
+const WRITE_VARIABLE = 'TROUSSEAU_WRITE_CODE_CACHE';
+
+/** Node's CommonJS wrapper, so the code runs exactly as `require` would run it. */
+type ModuleWrapper = (
+  exports: unknown,
+  require: NodeJS.Require,
+  module: NodeJS.Module,
+  filename: string,
+  dirname: string,
+) => void;
+
+function cacheFileOf(file: string): string {
+  return `${file}.v8cache`;
+}
+
+function readCache(file: string, digest: Buffer): { data?: Buffer; use: CodeCacheUse } {
+  let stored: Buffer;
+  try {
+    stored = fs.readFileSync(cacheFileOf(file));
+  } catch {
+    return { use: 'absent' };
+  }
+  if (stored.length <= DIGEST_BYTES || !stored.subarray(0, DIGEST_BYTES).equals(digest)) {
+    return { use: 'stale' };
+  }
+  return { data: stored.subarray(DIGEST_BYTES), use: 'accepted' };
+}
+
+/**
+ * `require(file)`, with the code cache beside it when there is a usable one. The module is entered in
+ * `require.cache` under its path, as `require` would enter it, so the bundle's lazily loaded parts reach
+ * it with `require`. With `TROUSSEAU_WRITE_CODE_CACHE=1` in the environment, the cache is (re)written
+ * when the process exits, holding every function compiled by then (the build runs a start that way).
+ */
+function loadWithCodeCache(file: string): LoadedWithCodeCache {
+  const bytes = fs.readFileSync(file);
+  const digest = crypto.createHash('sha256').update(bytes).digest();
+  const cached = readCache(file, digest);
+  const script = new vm.Script(
+    `(function (exports, require, module, __filename, __dirname) {${bytes.toString('utf8')}\n})`,
+    { filename: file, cachedData: cached.data },
+  );
+  const use = script.cachedDataRejected === true ? 'rejected' : cached.use;
+  if (process.env[WRITE_VARIABLE] === '1') {
+    process.once('exit', () => {
+      fs.writeFileSync(cacheFileOf(file), Buffer.concat([digest, script.createCachedData()]));
+    });
+  }
+  const loaded = new Module(file, module);
+  loaded.filename = file;
+  require.cache[file] = loaded;
+  try {
+    const wrapper = script.runInThisContext() as ModuleWrapper;
+    wrapper.call(
+      loaded.exports,
+      loaded.exports,
+      Module.createRequire(file),
+      loaded,
+      file,
+      path.dirname(file),
+    );
+  } catch (error) {
+    // As `require` does: a module that failed to load is not kept.
+    delete require.cache[file];
+    throw error;
+  }
+  loaded.loaded = true;
+  return { exports: loaded.exports, cache: use };
+}
+
+export = { loadWithCodeCache };

@@ -1,0 +1,88 @@
+// The command as shipped (dist/bundle, scripts/bundle-server.mjs) serving with each built-in provider that
+// the bundle keeps in a file of its own (provider-vault.cjs, provider-awskms.cjs, provider-azure.cjs):
+// each loads when its config names it, takes core from cli.cjs, and answers real calls against the
+// emulator of its service. The in-process tests run the unbundled packages; this is the bundle's check.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { KmsClient } from '@trousseau/core/grpc';
+import { startNodeProcess } from '@trousseau/testing';
+import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
+import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
+import { startVaultForProvider } from '@trousseau/testing/vault';
+import { BIN, removeDir, scratchDir } from './helpers.js';
+
+interface Backend {
+  readonly config: Record<string, unknown>;
+  readonly env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+const BACKENDS: Record<string, (dir: string) => Promise<Backend>> = {
+  vault: async () => {
+    const { emulator, config, env } = await startVaultForProvider();
+    return { config, env, close: () => emulator.close() };
+  },
+  awskms: async () => {
+    const { emulator, config, env } = await startAwsKmsForProvider();
+    return { config, env, close: () => emulator.close() };
+  },
+  azure: async (dir) => {
+    const { emulator, config } = await startAzureKeyVaultForProvider({ dir, keyName: 'k8s' });
+    return { config, env: {}, close: () => emulator.close() };
+  },
+};
+
+describe('the shipped command with each built-in provider', () => {
+  let dir: string;
+  before(async () => {
+    dir = await scratchDir('trousseau-shipped-');
+  });
+  after(async () => {
+    await removeDir(dir);
+  });
+
+  for (const [type, start] of Object.entries(BACKENDS)) {
+    test(`${type}: serves Encrypt, Decrypt and Status, and stops cleanly`, async () => {
+      const backend = await start(dir);
+      const socket = join(dir, `${type}.sock`);
+      const config = join(dir, `${type}.yaml`);
+      // JSON is YAML.
+      await writeFile(
+        config,
+        JSON.stringify({
+          version: 1,
+          socket: { path: socket },
+          providers: [{ name: type, type, config: backend.config }],
+        }),
+      );
+      const serve = startNodeProcess(BIN, ['serve', '--config', config], {
+        cwd: dir,
+        env: { ...process.env, ...backend.env },
+      });
+      const client = new KmsClient(socket, { timeoutMs: 20_000 });
+      try {
+        await serve.waitFor('trousseau is serving');
+        const plaintext = Buffer.from(`a data key for ${type}`);
+        const encrypted = await client.encrypt(plaintext, 'uid-1');
+        assert.match(encrypted.key_id, new RegExp(`^${type}:`));
+        const decrypted = await client.decrypt({
+          ciphertext: encrypted.ciphertext,
+          keyId: encrypted.key_id,
+          uid: 'uid-2',
+        });
+        assert.deepEqual(decrypted.plaintext, plaintext);
+        const status = await client.status();
+        assert.equal(status.healthz, 'ok');
+        assert.equal(status.key_id, encrypted.key_id);
+      } finally {
+        client.close();
+        const code = await serve.stop();
+        await backend.close();
+        assert.equal(code, 0, serve.output());
+      }
+      assert.match(serve.output(), /trousseau stopped/);
+    });
+  }
+});
