@@ -2,7 +2,7 @@
 // (cli.cjs.v8cache), so a start does not parse and compile the ~1 MB it runs: V8 takes the compiled
 // functions from the cache instead (issue 12: start to socket ready, docs/benchmarks.md "The code cache").
 //
-// The cache file is the SHA-256 of the source it was made from, then V8's cached data. It is used only for
+// The cache file is the SHA-256 of the source (UTF-8) it was made from, then V8's cached data. It is used only for
 // that exact source; V8 itself refuses data from another V8 version or other V8 flags. Whatever the reason
 // the cache cannot be used (absent, made for other source, refused by V8), the file is compiled as without
 // it: a start is slower, never wrong.
@@ -73,13 +73,14 @@ function readCache(file: string, digest: Buffer): { data?: Buffer; use: CodeCach
  * when the process exits, holding every function compiled by then (the build runs a start that way).
  */
 function loadWithCodeCache(file: string): LoadedWithCodeCache {
-  const bytes = fs.readFileSync(file);
-  const digest = crypto.createHash('sha256').update(bytes).digest();
+  // Read as text and hashed as such: no megabyte-sized buffer is left for the collector after the start.
+  const source = fs.readFileSync(file, 'utf8');
+  const digest = crypto.createHash('sha256').update(source, 'utf8').digest();
   const cached = readCache(file, digest);
-  const script = new vm.Script(
-    `(function (exports, require, module, __filename, __dirname) {${bytes.toString('utf8')}\n})`,
-    { filename: file, cachedData: cached.data },
-  );
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData: cached.data,
+  });
   const use = script.cachedDataRejected === true ? 'rejected' : cached.use;
   if (process.env[WRITE_VARIABLE] === '1') {
     process.once('exit', () => {
