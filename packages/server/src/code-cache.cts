@@ -84,22 +84,21 @@ function loadWithCodeCache(file: string): LoadedWithCodeCache {
   const use = script.cachedDataRejected === true ? 'rejected' : cached.use;
   if (process.env[WRITE_VARIABLE] === '1') {
     process.once('exit', () => {
-      fs.writeFileSync(cacheFileOf(file), Buffer.concat([digest, script.createCachedData()]));
+      // Written beside and renamed into place: a start never reads half a cache.
+      const written = `${cacheFileOf(file)}.${process.pid}.tmp`;
+      fs.writeFileSync(written, Buffer.concat([digest, script.createCachedData()]));
+      fs.renameSync(written, cacheFileOf(file));
     });
   }
+  const requireFromFile = Module.createRequire(file);
   const loaded = new Module(file, module);
   loaded.filename = file;
+  // Where `module.require` looks for packages: the node_modules directories above the file, as Node sets.
+  loaded.paths = requireFromFile.resolve.paths('a-package') ?? [];
   require.cache[file] = loaded;
   try {
     const wrapper = script.runInThisContext() as ModuleWrapper;
-    wrapper.call(
-      loaded.exports,
-      loaded.exports,
-      Module.createRequire(file),
-      loaded,
-      file,
-      path.dirname(file),
-    );
+    wrapper.call(loaded.exports, loaded.exports, requireFromFile, loaded, file, path.dirname(file));
   } catch (error) {
     // As `require` does: a module that failed to load is not kept.
     delete require.cache[file];
