@@ -10,13 +10,20 @@ import path = require('node:path');
 import type * as Cli from './cli.js';
 import type CodeCache = require('./code-cache.cjs');
 
-function loadCli(): Promise<typeof Cli> {
+/** The CLI, and what became of the bundle's code cache (undefined for the unbundled build). */
+interface LoadedCli {
+  readonly cli: typeof Cli;
+  readonly codeCache: string | undefined;
+}
+
+function loadCli(): Promise<LoadedCli> {
   const bundled = path.join(__dirname, 'cli.cjs');
-  if (!fs.existsSync(bundled)) return import('./cli.js');
+  if (!fs.existsSync(bundled)) return import('./cli.js').then((cli) => ({ cli, codeCache: undefined }));
   return new Promise((resolve) => {
     // Required here, not above: a version request needs none of it (nor the modules it loads).
     const { loadWithCodeCache } = module.require('./code-cache.cjs') as typeof CodeCache;
-    resolve(loadWithCodeCache(bundled).exports as typeof Cli);
+    const loaded = loadWithCodeCache(bundled);
+    resolve({ cli: loaded.exports as typeof Cli, codeCache: loaded.cache });
   });
 }
 
@@ -28,8 +35,8 @@ if (only === 'version' || only === '--version' || only === '-V') {
   fs.writeSync(1, only === 'version' ? `trousseau ${version}\n` : `${version}\n`);
 } else {
   loadCli().then(
-    async ({ runCli }) => {
-      const code = await runCli(process.argv);
+    async ({ cli, codeCache }) => {
+      const code = await cli.runCli(process.argv, { codeCache });
       if (code !== 0) process.exit(code);
     },
     (error: unknown) => {

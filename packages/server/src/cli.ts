@@ -6,7 +6,13 @@ import { registerKeyringCommands } from './commands/keyring.js';
 import { registerServe } from './commands/serve.js';
 import { TROUSSEAU_VERSION } from './version.js';
 
-export function buildProgram(): Command {
+/** How the command was loaded (bin.cts), for the line a start logs. */
+export interface CommandLoading {
+  /** In the bundle: what became of its V8 code cache (code-cache.cts). */
+  readonly codeCache?: string | undefined;
+}
+
+export function buildProgram(loading: CommandLoading = {}): Command {
   const program = new Command('trousseau')
     .description(
       'Trousseau: a Kubernetes KMS plugin (KMS v2 and v1beta1) brokering Vault, AWS KMS, Azure Key Vault and more',
@@ -14,7 +20,7 @@ export function buildProgram(): Command {
     .version(TROUSSEAU_VERSION, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
-  registerServe(program);
+  registerServe(program, loading);
   registerCheck(program);
   registerClientCommands(program);
   registerKeyringCommands(program);
@@ -43,8 +49,8 @@ function isGrpcError(error: unknown): error is GrpcLikeError {
 }
 
 /** Runs the CLI; returns the exit code. Errors are printed as one readable message, never a stack. */
-export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+export async function runCli(argv: readonly string[], loading: CommandLoading = {}): Promise<number> {
+  const program = buildProgram(loading);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

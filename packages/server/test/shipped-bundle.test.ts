@@ -34,6 +34,46 @@ const BACKENDS: Record<string, (dir: string) => Promise<Backend>> = {
   },
 };
 
+/** The `starting trousseau` line a start logs first (serve.ts). */
+function startingLine(output: string): Record<string, unknown> {
+  const line = output.split('\n').find((candidate) => candidate.includes('"starting trousseau"'));
+  assert.ok(line !== undefined, `no starting line in:\n${output}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+describe('the shipped command starts from its code cache', () => {
+  let dir: string;
+  before(async () => {
+    dir = await scratchDir('trousseau-shipped-start-');
+  });
+  after(async () => {
+    await removeDir(dir);
+  });
+
+  // The cache's own cases (stale, damaged, absent) are in code-cache.test.ts; this is the command itself.
+  for (const [name, nodeOptions, expected] of [
+    ['as built', '', 'accepted'],
+    ['with a V8 flag in NODE_OPTIONS, which V8 refuses the cache for', '--max-semi-space-size=8', 'rejected'],
+  ] as const) {
+    test(`${name}: serves, and the starting line says "${expected}"`, async () => {
+      const socket = join(dir, `${expected}.sock`);
+      const serve = startNodeProcess(BIN, ['serve', '--socket', socket], {
+        cwd: dir,
+        env: { ...process.env, NODE_OPTIONS: nodeOptions },
+      });
+      const client = new KmsClient(socket, { timeoutMs: 20_000 });
+      try {
+        await serve.waitFor('trousseau is serving');
+        assert.equal((await client.status()).healthz, 'ok');
+      } finally {
+        client.close();
+        assert.equal(await serve.stop(), 0, serve.output());
+      }
+      assert.equal(startingLine(serve.output())['codeCache'], expected);
+    });
+  }
+});
+
 describe('the shipped command with each built-in provider', () => {
   let dir: string;
   before(async () => {

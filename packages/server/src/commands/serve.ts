@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '@trousseau/core';
 import type { Command } from 'commander';
+import type { CommandLoading } from '../cli.js';
 import type { LogLevel } from '../logger.js';
 import { collectDirs, PROVIDERS_DIR_HELP, providerSearchPath } from '../provider-search.js';
+import { TROUSSEAU_VERSION } from '../version.js';
 
 interface ServeOptions {
   config?: string;
@@ -31,7 +33,7 @@ async function resolveConfig(options: ServeOptions): Promise<{ loaded: LoadedCon
   return { loaded, embedded };
 }
 
-export function registerServe(program: Command): void {
+export function registerServe(program: Command, loading: CommandLoading = {}): void {
   program
     .command('serve')
     .description(
@@ -61,6 +63,12 @@ export function registerServe(program: Command): void {
         level: options.logLevel ?? loaded.config.logging.level,
         format: options.logFormat ?? loaded.config.logging.format,
       });
+      // What a slow start is first asked about: the version, the Node, and whether the bundle's code cache
+      // was used (docs/operations.md, "Start time and the code cache").
+      logger.info(
+        { version: TROUSSEAU_VERSION, node: process.version, codeCache: loading.codeCache },
+        'starting trousseau',
+      );
       if (embedded) {
         logger.warn(
           { keyFile: loaded.config.providers[0]?.config['keyFile'] },
