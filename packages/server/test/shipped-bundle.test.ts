@@ -41,15 +41,16 @@ function startingLine(output: string): Record<string, unknown> {
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-describe('the shipped command starts from its code cache', () => {
-  let dir: string;
-  before(async () => {
-    dir = await scratchDir('trousseau-shipped-start-');
-  });
-  after(async () => {
-    await removeDir(dir);
-  });
+/** Where every test here keeps its sockets and configs, each under names of its own. */
+let dir: string;
+before(async () => {
+  dir = await scratchDir('trousseau-shipped-');
+});
+after(async () => {
+  await removeDir(dir);
+});
 
+describe('the shipped command starts from its code cache', () => {
   // The cache's own cases (stale, damaged, absent) are in code-cache.test.ts; this is the command itself.
   for (const [name, nodeOptions, expected] of [
     ['as built', '', 'accepted'],
@@ -75,14 +76,6 @@ describe('the shipped command starts from its code cache', () => {
 });
 
 describe('the shipped command with each built-in provider', () => {
-  let dir: string;
-  before(async () => {
-    dir = await scratchDir('trousseau-shipped-');
-  });
-  after(async () => {
-    await removeDir(dir);
-  });
-
   for (const [type, start] of Object.entries(BACKENDS)) {
     test(`${type}: serves Encrypt, Decrypt and Status, and stops cleanly`, async () => {
       const backend = await start(dir);
