@@ -84,10 +84,18 @@ function loadWithCodeCache(file: string): LoadedWithCodeCache {
   const use = script.cachedDataRejected === true ? 'rejected' : cached.use;
   if (process.env[WRITE_VARIABLE] === '1') {
     process.once('exit', () => {
-      // Written beside and renamed into place: a start never reads half a cache.
+      // Written beside and renamed into place: a start never reads half a cache. A cache that cannot be
+      // written is said so, and changes nothing else about how the process ends.
       const written = `${cacheFileOf(file)}.${process.pid}.tmp`;
-      fs.writeFileSync(written, Buffer.concat([digest, script.createCachedData()]));
-      fs.renameSync(written, cacheFileOf(file));
+      try {
+        fs.writeFileSync(written, Buffer.concat([digest, script.createCachedData()]));
+        fs.renameSync(written, cacheFileOf(file));
+      } catch (error) {
+        fs.rmSync(written, { force: true });
+        process.stderr.write(
+          `trousseau: the code cache was not written to ${cacheFileOf(file)}: ${error instanceof Error ? error.message : String(error)}\n`,
+        );
+      }
     });
   }
   const requireFromFile = Module.createRequire(file);

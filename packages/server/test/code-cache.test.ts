@@ -5,7 +5,7 @@
 // process and would answer a second load of the same source from there, without looking at the cache.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CORE_API_VERSION } from '@trousseau/core';
@@ -23,8 +23,11 @@ interface Load {
   readonly apiVersion: string;
 }
 
-/** Loads `file` with the shipped loader in a new node process; what it saw. */
-async function loadInNewProcess(file: string, env: NodeJS.ProcessEnv = {}): Promise<Load> {
+/** Loads `file` with the shipped loader in a new node process; what it saw, and what it wrote to stderr. */
+async function loadInNewProcess(
+  file: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Load & { readonly stderr: string }> {
   const script = `
     const loaded = require(${JSON.stringify(LOADER)}).loadWithCodeCache(${JSON.stringify(file)});
     process.stdout.write(JSON.stringify({
@@ -35,14 +38,16 @@ async function loadInNewProcess(file: string, env: NodeJS.ProcessEnv = {}): Prom
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', script], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
+    let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
-      if (code === 0) resolve(JSON.parse(output) as Load);
-      else reject(new Error(`loading ${file} exited ${String(code)}: ${output}`));
+      if (code === 0) resolve({ ...(JSON.parse(output) as Load), stderr });
+      else reject(new Error(`loading ${file} exited ${String(code)}: ${output}${stderr}`));
     });
   });
 }
@@ -81,6 +86,7 @@ describe('the code cache', () => {
       cache: 'accepted',
       runCli: 'function',
       apiVersion: CORE_API_VERSION,
+      stderr: '',
     });
   });
 
@@ -130,5 +136,20 @@ describe('the code cache', () => {
     const loaded = await loadInNewProcess(file);
     assert.equal(loaded.cache, 'accepted');
     assert.equal(loaded.apiVersion, CORE_API_VERSION);
+  });
+
+  test('a cache that cannot be written: said on stderr, and the process ends as it would have', async () => {
+    const file = await copyOfCli('unwritable', 'none');
+    // A directory where the cache file would go: nothing can be renamed onto it, whoever runs the test.
+    await mkdir(join(`${file}.v8cache`, 'occupied'), { recursive: true });
+    const loaded = await loadInNewProcess(file, { TROUSSEAU_WRITE_CODE_CACHE: '1' });
+    assert.equal(loaded.cache, 'absent');
+    assert.equal(loaded.apiVersion, CORE_API_VERSION);
+    assert.match(loaded.stderr, /the code cache was not written to .*unwritable\.cjs\.v8cache/);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.endsWith('.tmp')),
+      [],
+      'no half-written file left',
+    );
   });
 });
