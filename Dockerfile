@@ -47,6 +47,7 @@ RUN pnpm exec tsc -b packages/server && node scripts/bundle-server.mjs
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm --filter @trousseau/server deploy --prod --store-dir /pnpm/store /out \
  && test -f /out/dist/bundle/trousseau.cjs \
+ && test -f /out/dist/bundle/cli.cjs.v8cache \
  && test ! -e /out/node_modules/typescript \
  && test ! -e /out/node_modules/@trousseau/testing
 

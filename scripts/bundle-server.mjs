@@ -17,7 +17,7 @@
 //                      right here (TROUSSEAU_WRITE_CODE_CACHE, code-cache.cts)
 //   <part>.cjs         the large parts only some configs or commands use, one file each, required when
 //                      first imported: the Vault, AWS KMS and Azure providers (each with its SDK), and the
-//                      etcd report's two halves. Each takes @trousseau/core and zod from cli.cjs, so the
+//                      etcd report's two halves. Each takes @trousseau/core from cli.cjs, so the
 //                      process has one copy of each, as unbundled.
 //
 // Why CommonJS: Node 20 can give V8 cached data only to a script compiled with `vm.Script`, not to an ES
@@ -219,6 +219,8 @@ const cliEntry = {
 
 /** What every output shares: CommonJS for Node 20, with `import.meta.url` the output file's URL. */
 const COMMON = {
+  // Input paths in the metafile relative to the repository, wherever the build is run from.
+  absWorkingDir: fileURLToPath(new URL('..', import.meta.url)),
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -304,37 +306,68 @@ await writeFile(
   withoutSourceMap(await readFile(`${BUILT}/code-cache.cjs`, 'utf8')),
 );
 
-await writeCodeCache();
+/**
+ * The environment of the processes the build runs: without NODE_OPTIONS, since V8 stamps a cache with the
+ * flags of the process that made it and refuses it under others; the cache is made for a plain start.
+ */
+function plainEnvironment(extra = {}) {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/** How long the build waits for each step of the start that writes the cache, however loaded the machine. */
+const STEP_TIMEOUT_MS = 60_000;
+
+/** Resolves with `promise`, or rejects naming `what` after STEP_TIMEOUT_MS. */
+function withinTimeout(promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} took more than ${STEP_TIMEOUT_MS} ms`)),
+      STEP_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Writes cli.cjs.v8cache: one start of `serve` with a config file (the local provider, as the embedded
  * default has it), one Encrypt and one Decrypt through it, then SIGTERM; the process writes the cache of
- * every function it compiled when it exits.
+ * every function it compiled when it exits. Then checks that a plain start takes it. The server never
+ * outlives the build, whatever fails.
  */
 async function writeCodeCache() {
   const command = `${OUT_DIR}/trousseau.cjs`;
   const dir = await mkdtemp(join(tmpdir(), 'trousseau-code-cache-'));
   const socket = join(dir, 'kms.sock');
+  let server;
+  let exited;
   try {
     const config = join(dir, 'config.yaml');
     await writeFile(
       config,
       `version: 1\nsocket:\n  path: ${socket}\nproviders:\n  - name: local-dev\n    type: local\n    config:\n      keyFile: ${join(dir, 'keyring.json')}\n      createIfMissing: true\n`,
     );
-    const server = spawn(process.execPath, [command, 'serve', '--config', config, '--log-level', 'info'], {
+    server = spawn(process.execPath, [command, 'serve', '--config', config, '--log-level', 'info'], {
       cwd: dir,
-      env: { ...process.env, TROUSSEAU_WRITE_CODE_CACHE: '1' },
+      env: plainEnvironment({ TROUSSEAU_WRITE_CODE_CACHE: '1' }),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const exited = new Promise((resolve) => server.once('close', resolve));
-    await new Promise((resolve, reject) => {
-      let output = '';
-      server.stdout.on('data', (chunk) => {
-        output += chunk;
-        if (output.includes('trousseau is serving')) resolve();
-      });
-      server.once('close', (code) => reject(new Error(`serve exited ${code} before it served:\n${output}`)));
-    });
+    exited = new Promise((resolve) => server.once('close', resolve));
+    await withinTimeout(
+      new Promise((resolve, reject) => {
+        let output = '';
+        server.stdout.on('data', (chunk) => {
+          output += chunk;
+          if (output.includes('trousseau is serving')) resolve();
+        });
+        server.once('close', (code) =>
+          reject(new Error(`serve exited ${code} before it served:\n${output}`)),
+        );
+      }),
+      'the start that writes the code cache',
+    );
     const { ciphertext, keyId } = JSON.parse(
       await run(command, ['encrypt', '--socket', socket, 'cache'], dir),
     );
@@ -342,21 +375,48 @@ async function writeCodeCache() {
     if (plaintext !== 'cache\n')
       throw new Error(`the start that writes the code cache decrypted "${plaintext}"`);
     server.kill('SIGTERM');
-    const code = await exited;
+    const code = await withinTimeout(exited, 'the stop of the start that writes the code cache');
     if (code !== 0) throw new Error(`serve exited ${code} when stopped`);
-    await readFile(`${OUT_DIR}/cli.cjs.v8cache`);
+    const use = await run(
+      process.execPath,
+      [
+        '-e',
+        `process.stdout.write(require('./code-cache.cjs').loadWithCodeCache(${JSON.stringify(`${OUT_DIR}/cli.cjs`)}).cache)`,
+      ],
+      OUT_DIR,
+      { raw: true },
+    );
+    if (use !== 'accepted')
+      throw new Error(`a plain start does not take the code cache just written: ${use}`);
   } finally {
+    if (server !== undefined && server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGKILL');
+      await exited;
+    }
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function run(command, args, cwd) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [command, ...args], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
+/** Runs the command (or, with `raw`, node with `args`) in a plain environment; its stdout. */
+function run(command, args, cwd, { raw = false } = {}) {
+  const child = spawn(process.execPath, raw ? args : [command, ...args], {
+    cwd,
+    env: plainEnvironment(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  const done = new Promise((resolve, reject) => {
     child.once('close', (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`trousseau ${args[0]} exited ${code}`)),
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`${raw ? 'node' : `trousseau ${args[0]}`} exited ${code}`)),
     );
   });
+  return withinTimeout(done, raw ? 'checking the code cache' : `trousseau ${args[0]}`).catch((error) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
 }
+
+await writeCodeCache();

@@ -3,8 +3,8 @@
 // each loads when its config names it, takes core from cli.cjs, and answers real calls against the
 // emulator of its service. The in-process tests run the unbundled packages; this is the bundle's check.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KmsClient } from '@trousseau/core/grpc';
 import { startNodeProcess } from '@trousseau/testing';
@@ -73,6 +73,25 @@ describe('the shipped command starts from its code cache', () => {
       assert.equal(startingLine(serve.output())['codeCache'], expected);
     });
   }
+});
+
+describe('the bundle: one core, in cli.cjs', () => {
+  // Core's checks are shape checks, so a part with a copy of its own would still answer calls; what would
+  // differ is state the server and the providers share. The build refuses such a part
+  // (scripts/bundle-server.mjs); this holds the shipped files to it.
+  const coreDefinition = /CORE_API_VERSION\s*=\s*"/;
+  test('cli.cjs defines core, and each part that uses core takes it from cli.cjs', async () => {
+    const bundleDir = dirname(BIN);
+    assert.match(await readFile(join(bundleDir, 'cli.cjs'), 'utf8'), coreDefinition);
+    for (const part of ['provider-vault', 'provider-awskms', 'provider-azure', 'etcd-report']) {
+      const source = await readFile(join(bundleDir, `${part}.cjs`), 'utf8');
+      assert.doesNotMatch(source, coreDefinition, `${part}.cjs defines a core of its own`);
+      assert.ok(
+        source.includes('require("./cli.cjs").__trousseauShared["@trousseau/core"]'),
+        `${part}.cjs does not take core from cli.cjs`,
+      );
+    }
+  });
 });
 
 describe('the shipped command with each built-in provider', () => {
