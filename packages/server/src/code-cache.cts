@@ -2,10 +2,13 @@
 // (cli.cjs.v8cache), so a start does not parse and compile the ~1 MB it runs: V8 takes the compiled
 // functions from the cache instead (issue 12: start to socket ready, docs/benchmarks.md "The code cache").
 //
-// The cache file is the SHA-256 of the source (UTF-8) it was made from, then V8's cached data. It is used only for
-// that exact source; V8 itself refuses data from another V8 version or other V8 flags. Whatever the reason
-// the cache cannot be used (absent, made for other source, refused by V8), the file is compiled as without
-// it: a start is slower, never wrong.
+// The cache file is three SHA-256 digests, then V8's cached data: of the code compiled (the bundle's
+// source in its wrapper), of the Node that wrote it (its version, architecture and V8 version), and of the
+// data itself. V8 checks little of its own: the source's length (it would run the old code of an edited
+// bundle of the same length), its own version number (the same in every Node 20 release), its flags, and
+// no checksum of the data (one damaged byte aborts the process). So the cache is given to V8 only when all
+// three digests match. Whatever the reason it cannot be used (absent, made for other source, made by
+// another Node, damaged, refused by V8), the file is compiled as without it: a start is slower, never wrong.
 //
 // Code compiled here cannot run `import()`: Node 20 gives a `vm.Script` a module loader only through an
 // experimental option, and a script taken from the cache loses it. So the bundle holds no `import()`: the
@@ -23,7 +26,7 @@ import vm = require('node:vm');
 type CodeCacheUse =
   /** V8 took the cache. */
   | 'accepted'
-  /** V8 refused it: made by another Node or V8 version, or with other V8 flags. */
+  /** Made by another Node, damaged, or refused by V8 (made with other V8 flags). */
   | 'rejected'
   /** Made for other source: the bundle was changed after the cache was written. */
   | 'stale'
@@ -36,6 +39,8 @@ interface LoadedWithCodeCache {
 }
 
 const DIGEST_BYTES = 32;
+/** The source's digest, the Node's, the data's. */
+const HEADER_BYTES = 3 * DIGEST_BYTES;
 
 /** The environment variable that makes a process write the cache of what it loaded when it exits. */
 const WRITE_VARIABLE = 'TROUSSEAU_WRITE_CODE_CACHE';
@@ -53,17 +58,33 @@ function cacheFileOf(file: string): string {
   return `${file}.v8cache`;
 }
 
-function readCache(file: string, digest: Buffer): { data?: Buffer; use: CodeCacheUse } {
+function sha256(data: string | Buffer): Buffer {
+  return crypto.createHash('sha256').update(data).digest();
+}
+
+/** The Node a cache was made by, as far as what V8 compiles can differ. */
+function nodeDigest(): Buffer {
+  return sha256(`${process.version} ${process.arch} ${process.versions.v8}`);
+}
+
+function readCache(file: string, sourceDigest: Buffer): { data?: Buffer; use: CodeCacheUse } {
   let stored: Buffer;
   try {
     stored = fs.readFileSync(cacheFileOf(file));
   } catch {
     return { use: 'absent' };
   }
-  if (stored.length <= DIGEST_BYTES || !stored.subarray(0, DIGEST_BYTES).equals(digest)) {
+  if (stored.length <= HEADER_BYTES || !stored.subarray(0, DIGEST_BYTES).equals(sourceDigest)) {
     return { use: 'stale' };
   }
-  return { data: stored.subarray(DIGEST_BYTES), use: 'accepted' };
+  const data = stored.subarray(HEADER_BYTES);
+  if (
+    !stored.subarray(DIGEST_BYTES, 2 * DIGEST_BYTES).equals(nodeDigest()) ||
+    !stored.subarray(2 * DIGEST_BYTES, HEADER_BYTES).equals(sha256(data))
+  ) {
+    return { use: 'rejected' };
+  }
+  return { data, use: 'accepted' };
 }
 
 /**
@@ -74,13 +95,10 @@ function readCache(file: string, digest: Buffer): { data?: Buffer; use: CodeCach
  */
 function loadWithCodeCache(file: string): LoadedWithCodeCache {
   // Read as text and hashed as such: no megabyte-sized buffer is left for the collector after the start.
-  const source = fs.readFileSync(file, 'utf8');
-  const digest = crypto.createHash('sha256').update(source, 'utf8').digest();
-  const cached = readCache(file, digest);
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
-    cachedData: cached.data,
-  });
+  const code = `(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(file, 'utf8')}\n})`;
+  const sourceDigest = sha256(code);
+  const cached = readCache(file, sourceDigest);
+  const script = new vm.Script(code, { filename: file, cachedData: cached.data });
   const use = script.cachedDataRejected === true ? 'rejected' : cached.use;
   if (process.env[WRITE_VARIABLE] === '1') {
     process.once('exit', () => {
@@ -88,7 +106,8 @@ function loadWithCodeCache(file: string): LoadedWithCodeCache {
       // written is said so, and changes nothing else about how the process ends.
       const written = `${cacheFileOf(file)}.${process.pid}.tmp`;
       try {
-        fs.writeFileSync(written, Buffer.concat([digest, script.createCachedData()]));
+        const data = script.createCachedData();
+        fs.writeFileSync(written, Buffer.concat([sourceDigest, nodeDigest(), sha256(data), data]));
         fs.renameSync(written, cacheFileOf(file));
       } catch (error) {
         fs.rmSync(written, { force: true });

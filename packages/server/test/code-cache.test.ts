@@ -5,6 +5,7 @@
 // process and would answer a second load of the same source from there, without looking at the cache.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +15,9 @@ import { BIN, PACKAGE_DIR, scratchDir } from './helpers.js';
 const BUNDLE_DIR = dirname(BIN);
 const CLI = join(BUNDLE_DIR, 'cli.cjs');
 const LOADER = join(BUNDLE_DIR, 'code-cache.cjs');
+/** The cache file's layout (code-cache.cts): three SHA-256 digests, then V8's data. */
+const DIGEST_BYTES = 32;
+const HEADER_BYTES = 3 * DIGEST_BYTES;
 
 interface Load {
   /** What became of the cache (code-cache.cts). */
@@ -110,15 +114,45 @@ describe('the code cache', () => {
     assert.equal(loaded.apiVersion, changed);
   });
 
-  test('a cache V8 refuses (another Node, or damaged): compiled without it', async () => {
+  /** The shipped cache with its data (what follows the three digests of code-cache.cts) changed by `change`. */
+  async function shippedWithData(change: (data: Buffer) => Buffer, nodeDigest?: Buffer): Promise<Buffer> {
     const shipped = await readFile(`${CLI}.v8cache`);
-    const damaged = Buffer.concat([shipped.subarray(0, 32), Buffer.alloc(shipped.length - 32, 0x5a)]);
+    const data = change(Buffer.from(shipped.subarray(HEADER_BYTES)));
+    return Buffer.concat([
+      shipped.subarray(0, DIGEST_BYTES),
+      nodeDigest ?? shipped.subarray(DIGEST_BYTES, 2 * DIGEST_BYTES),
+      createHash('sha256').update(data).digest(),
+      data,
+    ]);
+  }
+
+  test('damaged data: never given to V8 (which would abort the process), compiled without it', async () => {
+    const shipped = await readFile(`${CLI}.v8cache`);
+    const damaged = Buffer.from(shipped);
+    // Past V8's own header, where V8 checks nothing: given to it, such bytes abort the process.
+    for (let at = HEADER_BYTES + 200; at < damaged.length; at += 997) damaged[at] = (damaged[at] ?? 0) ^ 0xff;
     const loaded = await loadInNewProcess(await copyOfCli('damaged', damaged));
     assert.equal(loaded.cache, 'rejected');
     assert.equal(loaded.apiVersion, CORE_API_VERSION);
   });
 
-  test('a cache file too short to hold the digest: not used', async () => {
+  test('made by another Node: not used (V8 would take it: Node 20 releases share a V8 version number)', async () => {
+    const other = createHash('sha256').update(`v20.0.0 ${process.arch} ${process.versions.v8}`).digest();
+    const loaded = await loadInNewProcess(
+      await copyOfCli('other-node', await shippedWithData((d) => d, other)),
+    );
+    assert.equal(loaded.cache, 'rejected');
+    assert.equal(loaded.apiVersion, CORE_API_VERSION);
+  });
+
+  test('data V8 itself refuses, whole and undamaged by our digests: compiled without it', async () => {
+    const cache = await shippedWithData((data) => Buffer.alloc(data.length, 0x5a));
+    const loaded = await loadInNewProcess(await copyOfCli('refused', cache));
+    assert.equal(loaded.cache, 'rejected');
+    assert.equal(loaded.apiVersion, CORE_API_VERSION);
+  });
+
+  test('a cache file too short to hold its digests: not used', async () => {
     const loaded = await loadInNewProcess(await copyOfCli('short', Buffer.from('abc')));
     assert.equal(loaded.cache, 'stale');
     assert.equal(loaded.apiVersion, CORE_API_VERSION);
