@@ -369,22 +369,25 @@ async function writeCodeCache() {
       'the start that writes the code cache',
     );
     const { ciphertext, keyId } = JSON.parse(
-      await run(command, ['encrypt', '--socket', socket, 'cache'], dir),
+      await runNode([command, 'encrypt', '--socket', socket, 'cache'], dir, 'trousseau encrypt'),
     );
-    const plaintext = await run(command, ['decrypt', '--socket', socket, '--key-id', keyId, ciphertext], dir);
+    const plaintext = await runNode(
+      [command, 'decrypt', '--socket', socket, '--key-id', keyId, ciphertext],
+      dir,
+      'trousseau decrypt',
+    );
     if (plaintext !== 'cache\n')
       throw new Error(`the start that writes the code cache decrypted "${plaintext}"`);
     server.kill('SIGTERM');
     const code = await withinTimeout(exited, 'the stop of the start that writes the code cache');
     if (code !== 0) throw new Error(`serve exited ${code} when stopped`);
-    const use = await run(
-      process.execPath,
+    const use = await runNode(
       [
         '-e',
         `process.stdout.write(require('./code-cache.cjs').loadWithCodeCache(${JSON.stringify(`${OUT_DIR}/cli.cjs`)}).cache)`,
       ],
       OUT_DIR,
-      { raw: true },
+      'checking the code cache',
     );
     if (use !== 'accepted')
       throw new Error(`a plain start does not take the code cache just written: ${use}`);
@@ -397,9 +400,9 @@ async function writeCodeCache() {
   }
 }
 
-/** Runs the command (or, with `raw`, node with `args`) in a plain environment; its stdout. */
-function run(command, args, cwd, { raw = false } = {}) {
-  const child = spawn(process.execPath, raw ? args : [command, ...args], {
+/** Runs `node ...args` in a plain environment, as `what` in errors; its stdout. */
+function runNode(args, cwd, what) {
+  const child = spawn(process.execPath, args, {
     cwd,
     env: plainEnvironment(),
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -408,12 +411,10 @@ function run(command, args, cwd, { raw = false } = {}) {
   child.stdout.on('data', (chunk) => (output += chunk));
   const done = new Promise((resolve, reject) => {
     child.once('close', (code) =>
-      code === 0
-        ? resolve(output)
-        : reject(new Error(`${raw ? 'node' : `trousseau ${args[0]}`} exited ${code}`)),
+      code === 0 ? resolve(output) : reject(new Error(`${what} exited ${code}`)),
     );
   });
-  return withinTimeout(done, raw ? 'checking the code cache' : `trousseau ${args[0]}`).catch((error) => {
+  return withinTimeout(done, what).catch((error) => {
     child.kill('SIGKILL');
     throw error;
   });
