@@ -3,6 +3,10 @@
 // that whatever else the shared machine does falls on both alike. Each round runs every target once per
 // rpc (in an order that rotates from round to round); each Trousseau figure is divided by the baseline's
 // of the same round and rpc, and the median of those ratios over the rounds is reported, with the range.
+// Each authority gets a Trousseau process of its own: a process's RSS is the high-water mark of all it has
+// served, so one process serving both paths would put the rewritten path's buffers into the direct row.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { median } from './measure.mjs';
 import { runLoad } from './run-load.mjs';
 
@@ -18,10 +22,18 @@ export async function measureInterleaved({ root, dir, seconds, rounds, concurren
     started.push(bare);
     const served = await trousseau.start({ dir, root });
     started.push(served);
+    const rewrittenDir = join(dir, 'socket-path');
+    await mkdir(rewrittenDir, { recursive: true });
+    const servedRewritten = await trousseau.start({ dir: rewrittenDir, root });
+    started.push(servedRewritten);
     const targets = [
       { name: baseline.name, server: bare, authority: 'localhost' },
       { name: trousseau.name, server: served, authority: 'localhost' },
-      { name: `${trousseau.name}, socket path as :authority`, server: served, authority: 'socket-path' },
+      {
+        name: `${trousseau.name}, socket path as :authority`,
+        server: servedRewritten,
+        authority: 'socket-path',
+      },
     ];
     const samples = [];
     for (let round = 0; round < rounds; round++) {
