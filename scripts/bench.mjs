@@ -21,8 +21,9 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 // tenth from run to run: 9 rounds, about 2 minutes more.
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 0) || 9;
 /**
- * Rounds of the lone Vault call: each runs 8 rows at one caller, whose warm-up (2000 calls) takes as long as
- * the row, so a round costs about a minute. Its per-round differences move less than the 64-caller ratios.
+ * Rounds of the lone Vault call: each runs 8 rows at one caller from Go, whose warm-up (2000 calls) takes
+ * about as long as the row, so a round costs a little over a minute. Its per-round differences move less
+ * than the 64-caller ratios.
  */
 const LONE_CALL_ROUNDS = Math.min(rounds, 5);
 /** Issue 12's load: 64 callers, as many as kube-apiservers of a large cluster hold in flight. */
@@ -171,7 +172,7 @@ const loneCallTable =
   loneCall === undefined
     ? ''
     : [
-        `A lone Vault call (issue 12's measure): the Vault emulator at 0 ms alone, the floor (\`bare grpc-js + vault\`) and \`trousseau + vault\`, ${loneCall.rounds} rounds at concurrency 1, each round running every target once per rpc in a rotating order; p50 in ms, each a median over the rounds, differences taken within each round (the range in brackets):`,
+        `A lone Vault call (issue 12's measure): the Vault emulator at 0 ms alone, the floor (\`bare grpc-js + vault\`) and \`trousseau + vault\`, called from Go (${loneCall.clients.join(', ')}: kube-apiserver's client), ${loneCall.rounds} rounds at concurrency 1, each round running every target once per rpc in a rotating order; p50 in ms, each a median over the rounds, differences taken within each round (the range in brackets):`,
         '',
         '| scenario | rpc | p50: alone / floor / trousseau | trousseau over alone (the goal: at most +0.50) | trousseau over the floor (its own share) | the floor over alone (the hop) |',
         '|---|---|---:|---:|---:|---:|',

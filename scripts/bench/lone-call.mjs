@@ -3,9 +3,13 @@
 // whatever else the shared machine does in a round falls on all of them alike. The targets: the Vault
 // emulator alone (its own latency), the floor (a bare grpc-js server making one HTTP request per call:
 // the hop any plugin process adds), and `trousseau serve` with Vault, batching off and on. Each round's
-// p50 is compared within the round; the medians over the rounds are reported, with their range.
+// p50 is compared within the round; the medians over the rounds are reported, with their range. The calls
+// are made from Go (scripts/bench/load-go.mjs): grpc-go, as kube-apiserver calls, and Go's net/http for the
+// emulator alone, so that no row's p50 holds a Node client's own event loop.
 import { median } from './measure.mjs';
 import { runLoad } from './run-load.mjs';
+
+const GO_LOAD = 'scripts/bench/load-go.mjs';
 
 /** The median of `values` and its range. */
 function spread(values) {
@@ -32,8 +36,16 @@ export async function measureLoneCall({ root, dir, seconds, rounds, alone, floor
       for (const op of ['encrypt', 'decrypt']) {
         const order = targets.map((_, index) => targets[(index + round) % targets.length]);
         for (const target of order) {
-          const result = await runLoad(root, target.server, op, 1, seconds, 'localhost');
-          samples.push({ round, op, target: target.name, p50: result.p50, errors: result.errors });
+          const server = { ...target.server, loadScript: GO_LOAD };
+          const result = await runLoad(root, server, op, 1, seconds, 'localhost');
+          samples.push({
+            round,
+            op,
+            target: target.name,
+            p50: result.p50,
+            errors: result.errors,
+            client: result.client,
+          });
           process.stderr.write(
             `round ${round + 1}/${rounds} ${op.padEnd(7)} ${target.name.padEnd(84)} p50 ${result.p50.toFixed(2)} ms\n`,
           );
@@ -59,7 +71,8 @@ export async function measureLoneCall({ root, dir, seconds, rounds, alone, floor
       }
     }
     const errors = samples.reduce((sum, sample) => sum + sample.errors, 0);
-    return { rounds, seconds, rows, errors, samples };
+    const clients = [...new Set(samples.map((sample) => sample.client))];
+    return { rounds, seconds, rows, errors, clients, samples };
   } finally {
     for (const server of started.reverse()) await server.stop();
   }
