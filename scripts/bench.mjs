@@ -172,7 +172,7 @@ const loneCallTable =
   loneCall === undefined
     ? ''
     : [
-        `A lone Vault call (issue 12's measure): the Vault emulator at 0 ms alone, the floor (\`bare grpc-js + vault\`) and \`trousseau + vault\`, called from Go (${loneCall.clients.join(', ')}: kube-apiserver's client), ${loneCall.rounds} rounds at concurrency 1, each round running every target once per rpc in a rotating order; p50 in ms, each a median over the rounds, differences taken within each round (the range in brackets):`,
+        `A lone Vault call (issue 12's measure): the Vault emulator at 0 ms alone, the floor (\`bare grpc-js + vault\`) and \`trousseau + vault\`, called from Go (${loneCall.clients.join(', ')}: kube-apiserver's client), ${loneCall.rounds} rounds at concurrency 1, each round running every target once per rpc in a rotating order; p50 in ms, each a median over the rounds, differences taken within each round (the range in brackets); ${loneCall.errors} failed calls:`,
         '',
         '| scenario | rpc | p50: alone / floor / trousseau | trousseau over alone (the goal: at most +0.50) | trousseau over the floor (its own share) | the floor over alone (the hop) |',
         '|---|---|---:|---:|---:|---:|',
