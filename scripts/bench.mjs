@@ -11,7 +11,7 @@ import { measureInterleaved } from './bench/interleaved.mjs';
 import { measureLoneCall } from './bench/lone-call.mjs';
 import { measureProcessCosts } from './bench/process-costs.mjs';
 import { runLoad } from './bench/run-load.mjs';
-import { scenarios } from './bench/scenarios.mjs';
+import { hopParts, scenarios } from './bench/scenarios.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -21,8 +21,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 // tenth from run to run: 9 rounds, about 2 minutes more.
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 0) || 9;
 /**
- * Rounds of the lone Vault call: each runs 8 rows at one caller from Go, whose warm-up (2000 calls) takes
- * about as long as the row, so a round costs a little over a minute. Its per-round differences move less
+ * Rounds of the lone Vault call: each runs 12 rows at one caller from Go, whose warm-up (2000 calls) takes
+ * about as long as the row, so a round costs about a minute and a half. Its per-round differences move less
  * than the 64-caller ratios.
  */
 const LONE_CALL_ROUNDS = Math.min(rounds, 5);
@@ -107,6 +107,8 @@ if (only === undefined || /lone-call/.test(only)) {
         byName(/^trousseau \+ vault \(emulator, 0 ms, batching off/),
         byName(/^trousseau \+ vault \(emulator, 0 ms, batching on/),
       ],
+      grpcLeg: hopParts.grpcLeg,
+      minimalFloor: hopParts.minimalFloor,
     });
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -168,17 +170,28 @@ const interleavedTable =
       ].join('\n');
 const ms = (value) => `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
 const msRange = ({ range: [low, high] }) => `${ms(low)} to ${ms(high)}`;
+const us = (value) => `${value >= 0 ? '+' : ''}${value.toFixed(0)}`;
+const usRange = ({ median: middle, range: [low, high] }) => `${us(middle)}: ${us(low)} to ${us(high)}`;
 const loneCallTable =
   loneCall === undefined
     ? ''
     : [
         `A lone Vault call (issue 12's measure): the Vault emulator at 0 ms alone, the floor (\`bare grpc-js + vault\`) and \`trousseau + vault\`, called from Go (${loneCall.clients.join(', ')}: kube-apiserver's client), ${loneCall.rounds} rounds at concurrency 1, each round running every target once per rpc in a rotating order; p50 in ms, each a median over the rounds, differences taken within each round (the range in brackets); ${loneCall.errors} failed calls:`,
         '',
-        '| scenario | rpc | p50: alone / floor / trousseau | trousseau over alone (the goal: at most +0.50) | trousseau over the floor (its own share) | the floor over alone (the hop) |',
-        '|---|---|---:|---:|---:|---:|',
+        '| scenario | rpc | p50: alone / floor / trousseau | trousseau over alone (the goal: at most +0.50) | trousseau over the floor (its own share) | the floor over alone (the hop) | server CPU per call, µs: floor / trousseau (its own share) |',
+        '|---|---|---:|---:|---:|---:|---:|',
         ...loneCall.rows.map(
           (row) =>
-            `| ${row.target} | ${row.op} | ${row.aloneP50.toFixed(2)} / ${row.floorP50.toFixed(2)} / ${row.trousseauP50.toFixed(2)} | ${ms(row.overAlone.median)} (${msRange(row.overAlone)}) | ${ms(row.overFloor.median)} (${msRange(row.overFloor)}) | ${ms(row.hop.median)} (${msRange(row.hop)}) |`,
+            `| ${row.target} | ${row.op} | ${row.aloneP50.toFixed(2)} / ${row.floorP50.toFixed(2)} / ${row.trousseauP50.toFixed(2)} | ${ms(row.overAlone.median)} (${msRange(row.overAlone)}) | ${ms(row.overFloor.median)} (${msRange(row.overFloor)}) | ${ms(row.hop.median)} (${msRange(row.hop)}) | ${row.floorCpu.toFixed(0)} / ${row.trousseauCpu.toFixed(0)} (${usRange(row.cpuOverFloor)}) |`,
+        ),
+        '',
+        `Where the hop goes, from the same rounds: the gRPC leg alone (\`${hopParts.grpcLeg.name}\`), the floor with a minimal HTTP/1.1 client (scripts/bench/minimal-http.mjs: one keep-alive connection, Content-Length only) and the floor with node:http; p50 in ms and each server's CPU per call in µs, medians over the rounds:`,
+        '',
+        '| rpc | p50: alone / gRPC leg / floor, minimal client / floor, node:http | node:http over the minimal client | server CPU per call, µs: gRPC leg / floor, minimal client / floor, node:http / trousseau, batching off / on |',
+        '|---|---:|---:|---:|',
+        ...loneCall.hop.map(
+          (part) =>
+            `| ${part.op} | ${part.aloneP50.toFixed(2)} / ${part.grpcLegP50.toFixed(2)} / ${part.minimalFloorP50.toFixed(2)} / ${part.floorP50.toFixed(2)} | ${ms(part.nodeHttpOverMinimal.median)} (${msRange(part.nodeHttpOverMinimal)}) | ${[part.cpu.grpcLeg, part.cpu.minimalFloor, part.cpu.floor, ...part.cpu.trousseau.map((t) => t.cpu)].map((value) => value.toFixed(0)).join(' / ')} |`,
         ),
       ].join('\n');
 const processTable =

@@ -8,15 +8,22 @@
 import { Agent } from 'node:http';
 import { Server, status } from '@grpc/grpc-js';
 import { kmsV2Service, postJson, serveOnSocket } from './bare-kms.mjs';
+import { minimalJsonClient } from './minimal-http.mjs';
 
-const [socket, targetJson] = process.argv.slice(2);
+const [socket, targetJson, client] = process.argv.slice(2);
 const target = JSON.parse(targetJson);
 const KEY_ID = 'bare:vault';
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+const minimalPost = client === 'minimal' ? minimalJsonClient(target.url) : undefined;
 
 /** One transit request (`encrypt` or `decrypt`) for the key; resolves with its `data`. */
 async function post(path, body) {
-  return (await postJson(`${target.url}/v1/transit/${path}/${target.key}`, target.token, agent, body)).data;
+  const transitPath = `/v1/transit/${path}/${target.key}`;
+  const answer =
+    minimalPost === undefined
+      ? await postJson(`${target.url}${transitPath}`, target.token, agent, body)
+      : await minimalPost(transitPath, target.token, body);
+  return answer.data;
 }
 
 const server = new Server();

@@ -3,8 +3,8 @@
 // kube-apiserver calls its KMS plugin with, and Go's net/http for the Vault emulator alone. This script
 // prepares the requests (real ciphertexts, made by the server under test) and hands them to the Go binary,
 // which times the calls. Same arguments as load.mjs; a SOCKET that is JSON ({url, token, key}) is the
-// Vault emulator, called directly as vault-direct.mjs does. No server CPU or RSS figures: the rows that use
-// it compare latency.
+// Vault emulator, called directly as vault-direct.mjs does. Given SERVER_PID, the server's CPU per call over
+// the measured window (read by the Go binary); no RSS figure.
 // Usage: node load-go.mjs SOCKET|TARGET_JSON encrypt|decrypt CONCURRENCY SECONDS [SERVER_PID] [AUTHORITY]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -13,7 +13,7 @@ import { KmsClient, kmsServices } from '@trousseau/core/grpc';
 import { postJson } from './bare-kms.mjs';
 import { buildGoLoad } from './go-load.mjs';
 
-const [socket, op, concurrency, seconds, , authority] = process.argv.slice(2);
+const [socket, op, concurrency, seconds, serverPid, authority] = process.argv.slice(2);
 const binary = buildGoLoad();
 const POOL = 64;
 
@@ -80,8 +80,18 @@ if (socket.startsWith('{')) {
   }
   client.close();
   result = await runGo(
-    ['grpc', socket, method, authority === 'socket-path' ? socket : 'localhost', concurrency, seconds],
+    [
+      'grpc',
+      socket,
+      method,
+      authority === 'socket-path' ? socket : 'localhost',
+      concurrency,
+      seconds,
+      ...(serverPid ? [serverPid] : []),
+    ],
     requests.map((request) => request.toString('hex')),
   );
 }
-console.log(JSON.stringify({ ...result, op, serverCpuUsPerCall: NaN, serverRssMb: NaN }));
+console.log(
+  JSON.stringify({ ...result, op, serverCpuUsPerCall: result.serverCpuUsPerCall ?? NaN, serverRssMb: NaN }),
+);

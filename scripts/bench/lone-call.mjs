@@ -5,7 +5,10 @@
 // the hop any plugin process adds), and `trousseau serve` with Vault, batching off and on. Each round's
 // p50 is compared within the round; the medians over the rounds are reported, with their range. The calls
 // are made from Go (scripts/bench/load-go.mjs): grpc-go, as kube-apiserver calls, and Go's net/http for the
-// emulator alone, so that no row's p50 holds a Node client's own event loop.
+// emulator alone, so that no row's p50 holds a Node client's own event loop. Two more targets split the
+// hop (the floor over the emulator alone): the gRPC leg alone (a grpc-js server answering at once) and the
+// floor with a minimal HTTP client instead of node:http. Every server's CPU per call is read over the same
+// windows, so Trousseau's own share shows in CPU as well as in latency.
 import { median } from './measure.mjs';
 import { runLoad } from './run-load.mjs';
 
@@ -17,16 +20,30 @@ function spread(values) {
 }
 
 /**
- * Runs `rounds` rounds at concurrency 1 of each rpc against `alone`, `floor` and each of `trousseau` (all
- * scenarios of scenarios.mjs) and returns, per rpc and Trousseau target: the median p50 of each target, what
- * Trousseau adds over the emulator alone (the issue's measure), over the floor (Trousseau's own share), and
- * what the floor adds over the emulator alone (the hop), each a median of per-round differences in ms.
+ * Runs `rounds` rounds at concurrency 1 of each rpc against `alone`, `floor`, each of `trousseau` and the
+ * hop's parts (`grpcLeg`, `minimalFloor`), all scenarios of scenarios.mjs, and returns:
+ * - `rows`, per rpc and Trousseau target: the median p50 of each target, what Trousseau adds over the
+ *   emulator alone (the issue's measure), over the floor (Trousseau's own share, in ms and in server CPU
+ *   µs per call), and what the floor adds over the emulator alone (the hop);
+ * - `hop`, per rpc: the p50 of the gRPC leg alone and of both floors, what node:http costs over the minimal
+ *   client, and the server CPU per call of the gRPC leg, both floors and each Trousseau target.
+ * Differences are medians of per-round differences.
  */
-export async function measureLoneCall({ root, dir, seconds, rounds, alone, floor, trousseau }) {
+export async function measureLoneCall({
+  root,
+  dir,
+  seconds,
+  rounds,
+  alone,
+  floor,
+  trousseau,
+  grpcLeg,
+  minimalFloor,
+}) {
   const started = [];
   try {
     const targets = [];
-    for (const scenario of [alone, floor, ...trousseau]) {
+    for (const scenario of [alone, floor, ...trousseau, grpcLeg, minimalFloor]) {
       const server = await scenario.start({ dir, root });
       started.push(server);
       targets.push({ name: scenario.name, server });
@@ -43,6 +60,7 @@ export async function measureLoneCall({ root, dir, seconds, rounds, alone, floor
             op,
             target: target.name,
             p50: result.p50,
+            cpu: result.serverCpuUsPerCall,
             errors: result.errors,
             client: result.client,
           });
@@ -52,8 +70,10 @@ export async function measureLoneCall({ root, dir, seconds, rounds, alone, floor
         }
       }
     }
-    const p50Of = (round, op, name) =>
-      samples.find((s) => s.round === round && s.op === op && s.target === name).p50;
+    const sampleOf = (round, op, name) =>
+      samples.find((s) => s.round === round && s.op === op && s.target === name);
+    const p50Of = (round, op, name) => sampleOf(round, op, name).p50;
+    const cpuOf = (round, op, name) => sampleOf(round, op, name).cpu;
     const each = (op, figure) => Array.from({ length: rounds }, (_, round) => figure(round, op));
     const rows = [];
     for (const op of ['encrypt', 'decrypt']) {
@@ -67,12 +87,34 @@ export async function measureLoneCall({ root, dir, seconds, rounds, alone, floor
           overAlone: spread(each(op, (r) => p50Of(r, op, scenario.name) - p50Of(r, op, alone.name))),
           overFloor: spread(each(op, (r) => p50Of(r, op, scenario.name) - p50Of(r, op, floor.name))),
           hop: spread(each(op, (r) => p50Of(r, op, floor.name) - p50Of(r, op, alone.name))),
+          floorCpu: median(each(op, (r) => cpuOf(r, op, floor.name))),
+          trousseauCpu: median(each(op, (r) => cpuOf(r, op, scenario.name))),
+          cpuOverFloor: spread(each(op, (r) => cpuOf(r, op, scenario.name) - cpuOf(r, op, floor.name))),
         });
       }
     }
+    const hop = ['encrypt', 'decrypt'].map((op) => ({
+      op,
+      aloneP50: median(each(op, (r) => p50Of(r, op, alone.name))),
+      grpcLegP50: median(each(op, (r) => p50Of(r, op, grpcLeg.name))),
+      minimalFloorP50: median(each(op, (r) => p50Of(r, op, minimalFloor.name))),
+      floorP50: median(each(op, (r) => p50Of(r, op, floor.name))),
+      nodeHttpOverMinimal: spread(
+        each(op, (r) => p50Of(r, op, floor.name) - p50Of(r, op, minimalFloor.name)),
+      ),
+      cpu: {
+        grpcLeg: median(each(op, (r) => cpuOf(r, op, grpcLeg.name))),
+        minimalFloor: median(each(op, (r) => cpuOf(r, op, minimalFloor.name))),
+        floor: median(each(op, (r) => cpuOf(r, op, floor.name))),
+        trousseau: trousseau.map((scenario) => ({
+          target: scenario.name,
+          cpu: median(each(op, (r) => cpuOf(r, op, scenario.name))),
+        })),
+      },
+    }));
     const errors = samples.reduce((sum, sample) => sum + sample.errors, 0);
     const clients = [...new Set(samples.map((sample) => sample.client))];
-    return { rounds, seconds, rows, errors, clients, samples };
+    return { rounds, seconds, rows, hop, errors, clients, samples };
   } finally {
     for (const server of started.reverse()) await server.stop();
   }

@@ -66,6 +66,36 @@ function localProviderConfig(context) {
   };
 }
 
+/**
+ * The bare grpc-js server of bare-vault-server.mjs in front of a Vault emulator of its own, making its
+ * requests with node:http or (`minimal`) with minimal-http.mjs.
+ */
+async function startBareVault({ dir, root }, latencyMs, client) {
+  const emulator = await startVaultEmulator();
+  emulator.createKey('k8s');
+  emulator.faults.latencyMs = latencyMs;
+  const socket = join(dir, `bare-vault-${latencyMs}-${client === 'minimal' ? 'minimal' : 'node-http'}.sock`);
+  const child = await startProcess(
+    [
+      join(root, 'scripts/bench/bare-vault-server.mjs'),
+      socket,
+      JSON.stringify({ url: emulator.url, token: emulator.rootToken, key: 'k8s' }),
+      ...(client === 'minimal' ? ['minimal'] : []),
+    ],
+    'bare server listening',
+    { cwd: root },
+  );
+  const stopServer = stopper(child);
+  return {
+    socket,
+    pid: child.pid,
+    async stop() {
+      await stopServer();
+      await emulator.close();
+    },
+  };
+}
+
 /** Latency the emulators add to every request, standing in for a KMS on the network. */
 export const EMULATED_LATENCY_MS = 2;
 
@@ -131,30 +161,7 @@ export const scenarios = [
       // request per call. "trousseau + vault" less this row is Trousseau's own share; this row less
       // "alone" is the cost of the hop itself (one more process woken and two more socket writes per call).
       name: `bare grpc-js + vault (emulator, ${latencyMs} ms, one HTTP request per call, no Trousseau)`,
-      async start({ dir, root }) {
-        const emulator = await startVaultEmulator();
-        emulator.createKey('k8s');
-        emulator.faults.latencyMs = latencyMs;
-        const socket = join(dir, `bare-vault-${latencyMs}.sock`);
-        const child = await startProcess(
-          [
-            join(root, 'scripts/bench/bare-vault-server.mjs'),
-            socket,
-            JSON.stringify({ url: emulator.url, token: emulator.rootToken, key: 'k8s' }),
-          ],
-          'bare server listening',
-          { cwd: root },
-        );
-        const stopServer = stopper(child);
-        return {
-          socket,
-          pid: child.pid,
-          async stop() {
-            await stopServer();
-            await emulator.close();
-          },
-        };
-      },
+      start: (context) => startBareVault(context, latencyMs, 'node:http'),
     },
     ...[true, false].map((batching) => ({
       name: `trousseau + vault (emulator, ${latencyMs} ms, batching ${batching ? 'on' : 'off'})`,
@@ -214,3 +221,28 @@ export const scenarios = [
     },
   },
 ];
+
+/**
+ * The parts of the hop, measured beside the lone Vault call only: the gRPC leg alone (a bare grpc-js server
+ * answering at once) and the floor with the least HTTP client instead of node:http (both against the 0 ms
+ * emulator), so that the floor's cost over the emulator alone splits into what grpc-js costs, what node:http
+ * costs, and the rest.
+ */
+export const hopParts = {
+  grpcLeg: {
+    name: 'bare grpc-js answering at once (the gRPC leg alone, no HTTP request)',
+    async start({ dir, root }) {
+      const socket = join(dir, 'grpc-leg.sock');
+      const child = await startProcess(
+        [join(root, 'scripts/bench/grpc-leg-server.mjs'), socket],
+        'bare server listening',
+        { cwd: root },
+      );
+      return { socket, pid: child.pid, stop: stopper(child) };
+    },
+  },
+  minimalFloor: {
+    name: 'bare grpc-js + vault (emulator, 0 ms, one HTTP request per call through a minimal HTTP/1.1 client)',
+    start: (context) => startBareVault(context, 0, 'minimal'),
+  },
+};

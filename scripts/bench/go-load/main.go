@@ -3,10 +3,12 @@
 // Node client adds its own event loop to every call it times. It runs the same load shape as
 // scripts/bench/measure.mjs: a warm-up (at least 1 s and 2000 calls, at most 15 s), then CONCURRENCY
 // callers back to back for SECONDS, and prints one JSON line with ops/s and the latency percentiles in ms.
+// Given the server's pid, it also reads the server's CPU time from /proc over exactly the measured window
+// and reports it per call, as measure.mjs does.
 //
 // Usage:
 //
-//	go-load grpc SOCKET METHOD AUTHORITY CONCURRENCY SECONDS   (stdin: one hex protobuf request a line)
+//	go-load grpc SOCKET METHOD AUTHORITY CONCURRENCY SECONDS [SERVER_PID]   (stdin: one hex protobuf request a line)
 //	go-load http URL TOKEN CONCURRENCY SECONDS                 (stdin: "PATH<TAB>JSON BODY" a line)
 //
 // gRPC messages are protobuf bytes the Node side encoded (a codec that passes bytes, as
@@ -23,6 +25,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/ioutil"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +38,9 @@ import (
 
 	"google.golang.org/grpc"
 )
+
+// userHz is the clock ticks per second of /proc/<pid>/stat (USER_HZ): 100 on every Linux this runs on.
+const userHz = 100
 
 type bytesCodec struct{}
 
@@ -57,6 +63,28 @@ type result struct {
 	P50         float64 `json:"p50"`
 	P99         float64 `json:"p99"`
 	Client      string  `json:"client"`
+	// The server's user + system CPU time per call in µs over the measured window; absent without a pid.
+	ServerCPUUsPerCall *float64 `json:"serverCpuUsPerCall,omitempty"`
+}
+
+// cpuSeconds reads a process's user + system CPU time from /proc/PID/stat (fields 14 and 15, counted after
+// the command name, which may itself hold spaces and parentheses).
+func cpuSeconds(pid int) float64 {
+	data, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		fail("read the server's CPU time: %v", err)
+	}
+	text := string(data)
+	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+1:])
+	if len(fields) < 13 {
+		fail("unexpected /proc/%d/stat", pid)
+	}
+	user, errUser := strconv.ParseFloat(fields[11], 64)
+	system, errSystem := strconv.ParseFloat(fields[12], 64)
+	if errUser != nil || errSystem != nil {
+		fail("unexpected /proc/%d/stat", pid)
+	}
+	return (user + system) / userHz
 }
 
 func fail(format string, args ...interface{}) {
@@ -160,8 +188,9 @@ func httpCaller(url, token string, concurrency int, lines []string) func(i int) 
 	}
 }
 
-// measure runs the warm-up, then the measured window, as scripts/bench/measure.mjs does.
-func measure(call func(i int) error, concurrency int, seconds int) (latencies []float64, errors int, elapsed time.Duration) {
+// measure runs the warm-up, then the measured window, as scripts/bench/measure.mjs does; window is called
+// as the window starts and again as it ends.
+func measure(call func(i int) error, concurrency int, seconds int, window func()) (latencies []float64, errors int, elapsed time.Duration) {
 	var counter int64
 	run := func(keepGoing func() bool, record func(time.Duration, error)) {
 		var workers sync.WaitGroup
@@ -186,6 +215,7 @@ func measure(call func(i int) error, concurrency int, seconds int) (latencies []
 	}, func(time.Duration, error) {})
 
 	var lock sync.Mutex
+	window()
 	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
 	started := time.Now()
 	run(func() bool { return time.Now().Before(deadline) }, func(took time.Duration, err error) {
@@ -197,20 +227,26 @@ func measure(call func(i int) error, concurrency int, seconds int) (latencies []
 		}
 		latencies = append(latencies, float64(took.Nanoseconds())/1e6)
 	})
-	return latencies, errors, time.Since(started)
+	elapsed = time.Since(started)
+	window()
+	return latencies, errors, elapsed
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: go-load grpc SOCKET METHOD AUTHORITY CONCURRENCY SECONDS | go-load http URL TOKEN CONCURRENCY SECONDS")
+		fail("usage: go-load grpc SOCKET METHOD AUTHORITY CONCURRENCY SECONDS [SERVER_PID] | go-load http URL TOKEN CONCURRENCY SECONDS")
 	}
+	serverPid := 0
 	var call func(i int) error
 	var concurrency, seconds int
 	var op string
 	switch os.Args[1] {
 	case "grpc":
-		if len(os.Args) != 7 {
-			fail("usage: go-load grpc SOCKET METHOD AUTHORITY CONCURRENCY SECONDS")
+		if len(os.Args) != 7 && len(os.Args) != 8 {
+			fail("usage: go-load grpc SOCKET METHOD AUTHORITY CONCURRENCY SECONDS [SERVER_PID]")
+		}
+		if len(os.Args) == 8 {
+			serverPid = positive(os.Args[7], "SERVER_PID")
 		}
 		concurrency = positive(os.Args[5], "CONCURRENCY")
 		seconds = positive(os.Args[6], "SECONDS")
@@ -228,7 +264,12 @@ func main() {
 		fail("unknown mode %q (grpc or http)", os.Args[1])
 	}
 
-	latencies, errors, elapsed := measure(call, concurrency, seconds)
+	var cpuMarks []float64
+	latencies, errors, elapsed := measure(call, concurrency, seconds, func() {
+		if serverPid != 0 {
+			cpuMarks = append(cpuMarks, cpuSeconds(serverPid))
+		}
+	})
 	sort.Float64s(latencies)
 	pick := func(q float64) float64 {
 		if len(latencies) == 0 {
@@ -249,6 +290,11 @@ func main() {
 		P50:         pick(0.5),
 		P99:         pick(0.99),
 		Client:      "grpc-go " + grpc.Version,
+	}
+	if len(cpuMarks) == 2 && len(latencies) > 0 {
+		// Per answered call, as measure.mjs counts.
+		perCall := (cpuMarks[1] - cpuMarks[0]) * 1e6 / float64(len(latencies))
+		out.ServerCPUUsPerCall = &perCall
 	}
 	if os.Args[1] == "http" {
 		out.Client = "go net/http"
