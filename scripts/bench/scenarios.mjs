@@ -66,6 +66,17 @@ function localProviderConfig(context) {
   };
 }
 
+/** Starts one of the bench's bare servers (`scripts/bench/SCRIPT SOCKET ...args`) on a socket in `dir`. */
+async function startBareServer({ dir, root }, script, socketName, args = []) {
+  const socket = join(dir, socketName);
+  const child = await startProcess(
+    [join(root, 'scripts/bench', script), socket, ...args],
+    'bare server listening',
+    { cwd: root },
+  );
+  return { socket, pid: child.pid, stop: stopper(child) };
+}
+
 /**
  * The bare grpc-js server of bare-vault-server.mjs in front of a Vault emulator of its own, making its
  * requests with node:http or (`minimal`) with minimal-http.mjs.
@@ -74,23 +85,19 @@ async function startBareVault({ dir, root }, latencyMs, client) {
   const emulator = await startVaultEmulator();
   emulator.createKey('k8s');
   emulator.faults.latencyMs = latencyMs;
-  const socket = join(dir, `bare-vault-${latencyMs}-${client === 'minimal' ? 'minimal' : 'node-http'}.sock`);
-  const child = await startProcess(
+  const server = await startBareServer(
+    { dir, root },
+    'bare-vault-server.mjs',
+    `bare-vault-${latencyMs}-${client === 'minimal' ? 'minimal' : 'node-http'}.sock`,
     [
-      join(root, 'scripts/bench/bare-vault-server.mjs'),
-      socket,
       JSON.stringify({ url: emulator.url, token: emulator.rootToken, key: 'k8s' }),
       ...(client === 'minimal' ? ['minimal'] : []),
     ],
-    'bare server listening',
-    { cwd: root },
   );
-  const stopServer = stopper(child);
   return {
-    socket,
-    pid: child.pid,
+    ...server,
     async stop() {
-      await stopServer();
+      await server.stop();
       await emulator.close();
     },
   };
@@ -102,15 +109,7 @@ export const EMULATED_LATENCY_MS = 2;
 export const scenarios = [
   {
     name: 'bare grpc-js + AES-256-GCM (baseline)',
-    async start({ dir, root }) {
-      const socket = join(dir, 'bare.sock');
-      const child = await startProcess(
-        [join(root, 'scripts/bench/bare-server.mjs'), socket],
-        'bare server listening',
-        { cwd: root },
-      );
-      return { socket, pid: child.pid, stop: stopper(child) };
-    },
+    start: (context) => startBareServer(context, 'bare-server.mjs', 'bare.sock'),
   },
   {
     name: 'trousseau + local',
@@ -231,15 +230,7 @@ export const scenarios = [
 export const hopParts = {
   grpcLeg: {
     name: 'bare grpc-js answering at once (the gRPC leg alone, no HTTP request)',
-    async start({ dir, root }) {
-      const socket = join(dir, 'grpc-leg.sock');
-      const child = await startProcess(
-        [join(root, 'scripts/bench/grpc-leg-server.mjs'), socket],
-        'bare server listening',
-        { cwd: root },
-      );
-      return { socket, pid: child.pid, stop: stopper(child) };
-    },
+    start: (context) => startBareServer(context, 'grpc-leg-server.mjs', 'grpc-leg.sock'),
   },
   minimalFloor: {
     name: 'bare grpc-js + vault (emulator, 0 ms, one HTTP request per call through a minimal HTTP/1.1 client)',
