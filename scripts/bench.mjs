@@ -11,7 +11,7 @@ import { measureInterleaved } from './bench/interleaved.mjs';
 import { measureLoneCall } from './bench/lone-call.mjs';
 import { measureProcessCosts } from './bench/process-costs.mjs';
 import { runLoad } from './bench/run-load.mjs';
-import { hopParts, scenarios } from './bench/scenarios.mjs';
+import { hopParts, http2Reference, scenarios } from './bench/scenarios.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -21,8 +21,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 // tenth from run to run: 9 rounds, about 2 minutes more.
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 0) || 9;
 /**
- * Rounds of the lone Vault call: each runs 12 rows at one caller from Go, whose warm-up (2000 calls) takes
- * about as long as the row, so a round costs about a minute and a half. Its per-round differences move less
+ * Rounds of the lone Vault call: each runs 14 rows at one caller from Go, whose warm-up (2000 calls) takes
+ * about as long as the row, so a round costs about a minute and three quarters. Its per-round differences move less
  * than the 64-caller ratios.
  */
 const LONE_CALL_ROUNDS = Math.min(rounds, 5);
@@ -71,7 +71,9 @@ try {
 
 let interleaved;
 if (only === undefined || /interleaved/.test(only)) {
-  process.stderr.write(`\n== interleaved: baseline and trousseau + local, ${rounds} rounds\n`);
+  process.stderr.write(
+    `\n== interleaved: baseline, trousseau + local and node:http2 without grpc-js, ${rounds} rounds\n`,
+  );
   const scratch = await mkdtemp(join(tmpdir(), 'trousseau-bench-'));
   try {
     interleaved = await measureInterleaved({
@@ -82,6 +84,7 @@ if (only === undefined || /interleaved/.test(only)) {
       concurrency: INTERLEAVED_CONCURRENCY,
       baseline: scenarios[0],
       trousseau: scenarios[1],
+      references: [http2Reference],
     });
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -108,6 +111,7 @@ if (only === undefined || /lone-call/.test(only)) {
         byName(/^trousseau \+ vault \(emulator, 0 ms, batching on/),
       ],
       grpcLeg: hopParts.grpcLeg,
+      http2Leg: hopParts.http2Leg,
       minimalFloor: hopParts.minimalFloor,
     });
   } finally {
@@ -159,7 +163,7 @@ const interleavedTable =
   interleaved === undefined
     ? ''
     : [
-        `Interleaved (issue 12's measure): the baseline and \`trousseau + local\` up side by side, ${interleaved.rounds} rounds at concurrency ${interleaved.concurrency}, each round running every target once per rpc in a rotating order; each figure is the median over the rounds of Trousseau's figure divided by the baseline's of the same round (the range in brackets):`,
+        `Interleaved (issue 12's measure): the baseline and \`trousseau + local\` up side by side, with the baseline's work served by node:http2 without grpc-js (\`${http2Reference.name}\`, scripts/bench/http2-unary-server.mjs) as a reference, ${interleaved.rounds} rounds at concurrency ${interleaved.concurrency}, each round running every target once per rpc in a rotating order; each figure is the median over the rounds of the target's figure divided by the baseline's of the same round (the range in brackets):`,
         '',
         '| scenario | rpc | server CPU per call | calls per second | server RSS MB (this / baseline), median |',
         '|---|---|---:|---:|---:|',
@@ -185,13 +189,13 @@ const loneCallTable =
             `| ${row.target} | ${row.op} | ${row.aloneP50.toFixed(2)} / ${row.floorP50.toFixed(2)} / ${row.trousseauP50.toFixed(2)} | ${ms(row.overAlone.median)} (${msRange(row.overAlone)}) | ${ms(row.overFloor.median)} (${msRange(row.overFloor)}) | ${ms(row.hop.median)} (${msRange(row.hop)}) | ${row.floorCpu.toFixed(0)} / ${row.trousseauCpu.toFixed(0)} (${usRange(row.cpuOverFloor)}) |`,
         ),
         '',
-        `Where the hop goes, from the same rounds: the gRPC leg alone (\`${hopParts.grpcLeg.name}\`), the floor with a minimal HTTP/1.1 client (scripts/bench/minimal-http.mjs: one keep-alive connection, Content-Length only) and the floor with node:http; p50 in ms and each server's CPU per call in µs, medians over the rounds:`,
+        `Where the hop goes, from the same rounds: the gRPC leg alone (\`${hopParts.grpcLeg.name}\`), the same leg without grpc-js (\`${hopParts.http2Leg.name}\`, scripts/bench/http2-unary-server.mjs), the floor with a minimal HTTP/1.1 client (scripts/bench/minimal-http.mjs: one keep-alive connection, Content-Length only) and the floor with node:http; p50 in ms and each server's CPU per call in µs, medians over the rounds:`,
         '',
-        '| rpc | p50: alone / gRPC leg / floor, minimal client / floor, node:http | node:http over the minimal client | server CPU per call, µs: gRPC leg / floor, minimal client / floor, node:http / trousseau, batching off / on |',
-        '|---|---:|---:|---:|',
+        '| rpc | p50: alone / gRPC leg on grpc-js / on node:http2 / floor, minimal client / floor, node:http | gRPC leg: grpc-js over node:http2 | node:http over the minimal client | server CPU per call, µs: gRPC leg on grpc-js / on node:http2 / floor, minimal client / floor, node:http / trousseau, batching off / on |',
+        '|---|---:|---:|---:|---:|',
         ...loneCall.hop.map(
           (part) =>
-            `| ${part.op} | ${part.aloneP50.toFixed(2)} / ${part.grpcLegP50.toFixed(2)} / ${part.minimalFloorP50.toFixed(2)} / ${part.floorP50.toFixed(2)} | ${ms(part.nodeHttpOverMinimal.median)} (${msRange(part.nodeHttpOverMinimal)}) | ${[part.cpu.grpcLeg, part.cpu.minimalFloor, part.cpu.floor, ...part.cpu.trousseau.map((t) => t.cpu)].map((value) => value.toFixed(0)).join(' / ')} |`,
+            `| ${part.op} | ${part.aloneP50.toFixed(2)} / ${part.grpcLegP50.toFixed(2)} / ${part.http2LegP50.toFixed(2)} / ${part.minimalFloorP50.toFixed(2)} / ${part.floorP50.toFixed(2)} | ${ms(part.grpcJsOverHttp2.median)} (${msRange(part.grpcJsOverHttp2)}) | ${ms(part.nodeHttpOverMinimal.median)} (${msRange(part.nodeHttpOverMinimal)}) | ${[part.cpu.grpcLeg, part.cpu.http2Leg, part.cpu.minimalFloor, part.cpu.floor, ...part.cpu.trousseau.map((t) => t.cpu)].map((value) => value.toFixed(0)).join(' / ')} |`,
         ),
       ].join('\n');
 const processTable =

@@ -6,26 +6,12 @@
 // It is a typical grpc-js server: its messages come from the .proto file through @grpc/proto-loader
 // (Trousseau's own codecs are part of what is measured, not of the baseline).
 // Usage: node bare-server.mjs SOCKET
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Server, status } from '@grpc/grpc-js';
+import { aesGcm } from './bare-answers.mjs';
 import { kmsV2Service, serveOnSocket } from './bare-kms.mjs';
 
 const socket = process.argv[2];
-const key = randomBytes(32);
-const KEY_ID = 'bare:aes-256-gcm';
-
-function encrypt(plaintext) {
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([nonce, body, cipher.getAuthTag()]);
-}
-
-function decrypt(ciphertext) {
-  const decipher = createDecipheriv('aes-256-gcm', key, ciphertext.subarray(0, 12));
-  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
-  return Buffer.concat([decipher.update(ciphertext.subarray(12, ciphertext.length - 16)), decipher.final()]);
-}
+const { keyId: KEY_ID, encrypt, decrypt } = aesGcm();
 
 const server = new Server();
 server.addService(kmsV2Service(), {

@@ -5,12 +5,11 @@
 // anything; the lone-call measurement sets it beside the floor to show where the hop goes.
 // Usage: node grpc-leg-server.mjs SOCKET
 import { Server } from '@grpc/grpc-js';
+import { FIXED_ANSWERS } from './bare-answers.mjs';
 import { kmsV2Service, serveOnSocket } from './bare-kms.mjs';
 
 const socket = process.argv[2];
-const KEY_ID = 'bare:grpc-leg';
-const CIPHERTEXT = Buffer.alloc(60, 1);
-const PLAINTEXT = Buffer.alloc(32, 2);
+const { keyId: KEY_ID, ciphertext: CIPHERTEXT, plaintext: PLAINTEXT } = FIXED_ANSWERS;
 
 const server = new Server();
 server.addService(kmsV2Service(), {

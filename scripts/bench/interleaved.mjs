@@ -12,10 +12,20 @@ import { runLoad } from './run-load.mjs';
 
 /**
  * Runs `rounds` rounds at `concurrency` of each rpc against each target and returns one row per rpc and
- * Trousseau target: median ratios to the baseline (server CPU per call, calls per second) with their range,
+ * target other than the baseline (Trousseau's two paths, then each of `references`, other servers measured
+ * the same way): median ratios to the baseline (server CPU per call, calls per second) with their range,
  * and the median RSS of both.
  */
-export async function measureInterleaved({ root, dir, seconds, rounds, concurrency, baseline, trousseau }) {
+export async function measureInterleaved({
+  root,
+  dir,
+  seconds,
+  rounds,
+  concurrency,
+  baseline,
+  trousseau,
+  references = [],
+}) {
   const started = [];
   try {
     const bare = await baseline.start({ dir, root });
@@ -35,6 +45,11 @@ export async function measureInterleaved({ root, dir, seconds, rounds, concurren
         authority: 'socket-path',
       },
     ];
+    for (const reference of references) {
+      const server = await reference.start({ dir, root });
+      started.push(server);
+      targets.push({ name: reference.name, server, authority: 'localhost' });
+    }
     const samples = [];
     for (let round = 0; round < rounds; round++) {
       for (const op of ['encrypt', 'decrypt']) {

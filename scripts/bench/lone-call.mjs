@@ -6,8 +6,8 @@
 // p50 is compared within the round; the medians over the rounds are reported, with their range. The calls
 // are made from Go (scripts/bench/load-go.mjs): grpc-go, as kube-apiserver calls, and Go's net/http for the
 // emulator alone, so that no row's p50 holds a Node client's own event loop. Two more targets split the
-// hop (the floor over the emulator alone): the gRPC leg alone (a grpc-js server answering at once) and the
-// floor with a minimal HTTP client instead of node:http. Every server's CPU per call is read over the same
+// hop (the floor over the emulator alone): the gRPC leg alone (a grpc-js server answering at once, and the
+// same answered by node:http2 without grpc-js) and the floor with a minimal HTTP client instead of node:http. Every server's CPU per call is read over the same
 // windows, so Trousseau's own share shows in CPU as well as in latency.
 import { median } from './measure.mjs';
 import { runLoad } from './run-load.mjs';
@@ -21,12 +21,13 @@ function spread(values) {
 
 /**
  * Runs `rounds` rounds at concurrency 1 of each rpc against `alone`, `floor`, each of `trousseau` and the
- * hop's parts (`grpcLeg`, `minimalFloor`), all scenarios of scenarios.mjs, and returns:
+ * hop's parts (`grpcLeg`, `http2Leg`, `minimalFloor`), all scenarios of scenarios.mjs, and returns:
  * - `rows`, per rpc and Trousseau target: the median p50 of each target, what Trousseau adds over the
  *   emulator alone (the issue's measure), over the floor (Trousseau's own share, in ms and in server CPU
  *   µs per call), and what the floor adds over the emulator alone (the hop);
- * - `hop`, per rpc: the p50 of the gRPC leg alone and of both floors, what node:http costs over the minimal
- *   client, and the server CPU per call of the gRPC leg, both floors and each Trousseau target.
+ * - `hop`, per rpc: the p50 of the gRPC leg alone (on grpc-js and on node:http2) and of both floors, what
+ *   node:http costs over the minimal client and what grpc-js costs over node:http2, and the server CPU per
+ *   call of both gRPC legs, both floors and each Trousseau target.
  * Differences are medians of per-round differences.
  */
 export async function measureLoneCall({
@@ -38,12 +39,13 @@ export async function measureLoneCall({
   floor,
   trousseau,
   grpcLeg,
+  http2Leg,
   minimalFloor,
 }) {
   const started = [];
   try {
     const targets = [];
-    for (const scenario of [alone, floor, ...trousseau, grpcLeg, minimalFloor]) {
+    for (const scenario of [alone, floor, ...trousseau, grpcLeg, http2Leg, minimalFloor]) {
       const server = await scenario.start({ dir, root });
       started.push(server);
       targets.push({ name: scenario.name, server });
@@ -97,6 +99,8 @@ export async function measureLoneCall({
       op,
       aloneP50: median(each(op, (r) => p50Of(r, op, alone.name))),
       grpcLegP50: median(each(op, (r) => p50Of(r, op, grpcLeg.name))),
+      http2LegP50: median(each(op, (r) => p50Of(r, op, http2Leg.name))),
+      grpcJsOverHttp2: spread(each(op, (r) => p50Of(r, op, grpcLeg.name) - p50Of(r, op, http2Leg.name))),
       minimalFloorP50: median(each(op, (r) => p50Of(r, op, minimalFloor.name))),
       floorP50: median(each(op, (r) => p50Of(r, op, floor.name))),
       nodeHttpOverMinimal: spread(
@@ -104,6 +108,7 @@ export async function measureLoneCall({
       ),
       cpu: {
         grpcLeg: median(each(op, (r) => cpuOf(r, op, grpcLeg.name))),
+        http2Leg: median(each(op, (r) => cpuOf(r, op, http2Leg.name))),
         minimalFloor: median(each(op, (r) => cpuOf(r, op, minimalFloor.name))),
         floor: median(each(op, (r) => cpuOf(r, op, floor.name))),
         trousseau: trousseau.map((scenario) => ({

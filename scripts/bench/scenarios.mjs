@@ -223,7 +223,7 @@ export const scenarios = [
 
 /**
  * The parts of the hop, measured beside the lone Vault call only: the gRPC leg alone (a bare grpc-js server
- * answering at once) and the floor with the least HTTP client instead of node:http (both against the 0 ms
+ * answering at once, and the same on node:http2 without grpc-js) and the floor with the least HTTP client instead of node:http (both against the 0 ms
  * emulator), so that the floor's cost over the emulator alone splits into what grpc-js costs, what node:http
  * costs, and the rest.
  */
@@ -232,8 +232,22 @@ export const hopParts = {
     name: 'bare grpc-js answering at once (the gRPC leg alone, no HTTP request)',
     start: (context) => startBareServer(context, 'grpc-leg-server.mjs', 'grpc-leg.sock'),
   },
+  http2Leg: {
+    name: 'bare node:http2 answering at once (the gRPC leg without grpc-js)',
+    start: (context) => startBareServer(context, 'http2-unary-server.mjs', 'http2-leg.sock', ['at-once']),
+  },
   minimalFloor: {
     name: 'bare grpc-js + vault (emulator, 0 ms, one HTTP request per call through a minimal HTTP/1.1 client)',
     start: (context) => startBareVault(context, 0, 'minimal'),
   },
+};
+
+/**
+ * The baseline's work served without grpc-js (scripts/bench/http2-unary-server.mjs: node:http2 and
+ * Trousseau's codecs, gRPC framed by hand), measured beside the baseline in the interleaved rounds: what
+ * grpc-js's server costs, and so what a front-end on node:http2 could save. A measuring stick, not a server.
+ */
+export const http2Reference = {
+  name: 'bare node:http2 + AES-256-GCM (no grpc-js; a measuring stick)',
+  start: (context) => startBareServer(context, 'http2-unary-server.mjs', 'http2-unary.sock'),
 };
