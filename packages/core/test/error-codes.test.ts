@@ -10,7 +10,7 @@ import {
   toTrousseauError,
   TrousseauError,
 } from '../src/index.js';
-import { toServiceError } from '../src/grpc/index.js';
+import { grpcStatusOf, toServiceError } from '../src/grpc/index.js';
 
 /** An error as a provider built against a newer core throws it: a code this build does not list. */
 function fromNewerCore(fault: 'client' | 'server', retryable: boolean): Error {
@@ -80,9 +80,9 @@ describe('error codes', () => {
 
     const answer = toServiceError(serverRetryable);
     assert.equal(answer.code, GrpcStatus.UNAVAILABLE, 'not INTERNAL');
-    assert.deepEqual(answer.metadata?.get('trousseau-error-code'), [
-      'TROUSSEAU_ERR_PROVIDER_QUANTUM_DECOHERENCE',
-    ]);
+    assert.deepEqual(answer.trailers, {
+      'trousseau-error-code': 'TROUSSEAU_ERR_PROVIDER_QUANTUM_DECOHERENCE',
+    });
     assert.match(answer.details ?? '', /^TROUSSEAU_ERR_PROVIDER_QUANTUM_DECOHERENCE: raised by a provider/);
   });
 
@@ -97,6 +97,10 @@ describe('error codes', () => {
     const refused = shaped({ code: 'ACME_ERR_SOMETHING_NEW' });
     assert.equal(toTrousseauError(refused).code, 'TROUSSEAU_ERR_INTERNAL');
     assert.equal(outcomeOf(refused), 'INTERNAL');
+  });
+
+  it('send every outcome as the status code grpc-js gives its name', () => {
+    for (const outcome of OUTCOMES) assert.equal(grpcStatusOf(outcome), GrpcStatus[outcome], outcome);
   });
 
   it('answer a known code with the status its table entry names', () => {

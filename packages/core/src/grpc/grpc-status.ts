@@ -1,23 +1,32 @@
-import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { outcomeOf, toTrousseauError } from '../errors.js';
-import type { Outcome } from '../outcome.js';
+import { OUTCOMES, type Outcome } from '../outcome.js';
 
-/**
- * The gRPC wire code of an outcome. Core's error table names statuses (the outcome vocabulary); this is
- * the one place that turns a name into the number grpc-js sends, so only the front-end loads gRPC.
- */
-export function grpcStatusOf(outcome: Outcome): GrpcStatus {
-  return GrpcStatus[outcome];
+/** The trailer that names a failed call's Trousseau error code, beside `grpc-status` and `grpc-message`. */
+const ERROR_CODE_TRAILER = 'trousseau-error-code';
+
+/** How a call ends when it fails: a gRPC status code, its message, and trailers of our own. */
+export interface GrpcFailure {
+  /** The gRPC status code (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+  readonly code: number;
+  readonly details: string;
+  /** Sent with `grpc-status` and `grpc-message`. */
+  readonly trailers: Readonly<Record<string, string>>;
 }
 
-/** A gRPC error for any thrown value: the status its code maps to, the message, and the error code. */
-export function toServiceError(error: unknown): Partial<ServiceError> & { code: GrpcStatus } {
+/**
+ * The gRPC wire code of an outcome. Core's error table names statuses (the outcome vocabulary), listed in
+ * the order of their codes, so a name's index is its code: the one place that turns one into the other.
+ */
+export function grpcStatusOf(outcome: Outcome): number {
+  return OUTCOMES.indexOf(outcome);
+}
+
+/** A gRPC failure for any thrown value: the status its code maps to, the message, and the error code. */
+export function toServiceError(error: unknown): GrpcFailure {
   const failure = toTrousseauError(error);
-  const metadata = new Metadata();
-  metadata.set('trousseau-error-code', failure.code);
   return {
     code: grpcStatusOf(outcomeOf(failure)),
     details: `${failure.code}: ${failure.message}`,
-    metadata,
+    trailers: { [ERROR_CODE_TRAILER]: failure.code },
   };
 }

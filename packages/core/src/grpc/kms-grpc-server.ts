@@ -1,6 +1,5 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import type { Broker } from '../broker.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -10,8 +9,7 @@ import { kmsV1beta1Service } from './kms-v1beta1-service.js';
 import { kmsV2Service, type V2StatusVersion } from './kms-v2-service.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './http2/connection-limits.js';
 import { ConnectionTriage, type ConnectionPath } from './http2/connection-triage.js';
-import { kmsServices } from './kms-services.js';
-import { withTolerantDecoders } from './request-decoding.js';
+import { UnaryGrpcServer } from './unary-grpc-server.js';
 import { LogRateLimit, truncateForLog } from '../log-limit.js';
 
 /** The label set of each connection path, made once. */
@@ -39,17 +37,20 @@ export interface KmsGrpcServerOptions {
   readonly limits?: Partial<ConnectionLimits>;
 }
 
+/** The largest request message accepted, as grpc-js's default `grpc.max_receive_message_length`. */
+const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+
 /**
- * The KMS front-end: KMS v2 and v1beta1 served by one grpc-js server on one unix socket. Built as a value
+ * The KMS front-end: KMS v2 and v1beta1 served by one gRPC server on one unix socket. Built as a value
  * apart from listen(), so tests and tools can compose it.
  *
- * The socket is accepted here, not by grpc-js: a `ConnectionTriage` reads each connection's first call and
- * hands it to grpc-js through a connection injector, as it is or, when it carries the socket path that
+ * The socket is accepted here: a `ConnectionTriage` reads each connection's first call and hands it to the
+ * {@link UnaryGrpcServer} (unary gRPC on node:http2), as it is or, when it carries the socket path that
  * kube-apiserver before 1.32 sends as `:authority`, wrapped in a `RewritingConnection` that replaces it
  * (docs/architecture.md, "The socket and HTTP/2").
  */
 export class KmsGrpcServer {
-  readonly #server: Server;
+  readonly #server: UnaryGrpcServer;
   readonly #inFlight = new Set<RequestScope>();
   readonly #logger: Logger;
   readonly #connections = new Map<Socket, ConnectionTriage>();
@@ -60,20 +61,11 @@ export class KmsGrpcServer {
   #evictedSinceWarning = 0;
   #lastEvictionWarning = -Infinity;
   #listener: NetServer | undefined;
-  #injector: ConnectionInjector | undefined;
   #address: string | undefined;
 
   constructor(options: KmsGrpcServerOptions) {
     this.#logger = options.logger;
     this.#limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
-    this.#server = new Server({
-      'grpc.max_receive_message_length': 4 * 1024 * 1024,
-      'grpc.max_concurrent_streams': this.#limits.maxConcurrentStreams,
-      'grpc.max_connection_idle_ms': this.#limits.idleTimeoutMs,
-      // Channelz keeps per-call and per-connection counters and timestamps for a channelz service this
-      // server never exposes: work on every call that nobody can read.
-      'grpc.enable_channelz': 0,
-    });
     const deps = {
       logger: options.logger,
       metrics: options.metrics,
@@ -87,22 +79,23 @@ export class KmsGrpcServer {
       help: 'KMS socket connections handed to gRPC, by path: direct, or rewritten (the socket path as :authority, kube-apiserver before 1.32)',
       labelNames: ['path'],
     });
-    const services = kmsServices();
-    this.#server.addService(
-      withTolerantDecoders(services.v2.service),
-      kmsV2Service(options.broker, options.statusVersion, deps),
-    );
-    this.#server.addService(
-      withTolerantDecoders(services.v1beta1.service),
-      kmsV1beta1Service(options.broker, options.runtime, deps),
-    );
+    this.#server = new UnaryGrpcServer({
+      methods: new Map(
+        Object.entries({
+          ...kmsV2Service(options.broker, options.statusVersion, deps),
+          ...kmsV1beta1Service(options.broker, options.runtime, deps),
+        }),
+      ),
+      maxConcurrentStreams: this.#limits.maxConcurrentStreams,
+      idleTimeoutMs: this.#limits.idleTimeoutMs,
+      maxReceiveMessageBytes: MAX_RECEIVE_MESSAGE_BYTES,
+    });
   }
 
   /** Binds to a unix socket path (the file must not exist). */
   async listen(socketPath: string): Promise<void> {
     const path = resolve(socketPath);
-    const injector = this.#server.createConnectionInjector(ServerCredentials.createInsecure());
-    const listener = createServer({ allowHalfOpen: false }, (socket) => this.#accept(socket, injector));
+    const listener = createServer({ allowHalfOpen: false }, (socket) => this.#accept(socket));
     await new Promise<void>((resolveListen, reject) => {
       listener.once('error', reject);
       listener.listen(path, () => {
@@ -112,11 +105,10 @@ export class KmsGrpcServer {
     });
     listener.on('error', (error) => this.#logger.error({ err: error }, 'the KMS socket listener failed'));
     this.#listener = listener;
-    this.#injector = injector;
     this.#address = `unix://${path}`;
   }
 
-  #accept(socket: Socket, injector: ConnectionInjector): void {
+  #accept(socket: Socket): void {
     // A connection already destroyed (a protocol violation, an eviction) leaves the map on its 'close'
     // event, a tick later: it holds no slot, and evicting it would let one more live connection in.
     for (const open of this.#connections.keys()) if (open.destroyed) this.#connections.delete(open);
@@ -153,7 +145,7 @@ export class KmsGrpcServer {
             return;
           }
           this.#connectionsServed.add(PATH_LABELS[path]);
-          injector.injectConnection(stream);
+          this.#server.serve(stream);
         },
       },
       {
@@ -206,14 +198,14 @@ export class KmsGrpcServer {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.#closing = true;
-    // grpc-js drains the connections it has; one still being triaged holds no call yet.
+    // The gRPC server drains the connections it has; one still being triaged holds no call yet.
     for (const [socket, triage] of this.#connections) if (!triage.decided) socket.destroy();
     const listener = this.#listener;
     const stopped =
       listener === undefined
         ? Promise.resolve()
         : new Promise<void>((resolveClose) => listener.close(() => resolveClose()));
-    const drained = new Promise<boolean>((resolve) => this.#server.tryShutdown(() => resolve(true)));
+    const drained = this.#server.drain().then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), graceMs);
@@ -223,8 +215,7 @@ export class KmsGrpcServer {
     if (!clean) {
       this.#logger.warn({ graceMs }, 'in-flight calls did not finish in time; cancelling them');
       for (const scope of this.#inFlight) scope.cancel('the server is shutting down');
-      this.#server.forceShutdown();
-      this.#injector?.destroy();
+      this.#server.destroy();
       for (const socket of this.#connections.keys()) socket.destroy();
     }
     await stopped;

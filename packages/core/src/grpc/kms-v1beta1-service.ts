@@ -1,7 +1,7 @@
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { MAX_CIPHERTEXT_BYTES, type Broker } from '../broker.js';
 import { TrousseauError } from '../errors.js';
 import { truncateForLog } from '../log-limit.js';
+import { V1BETA1_CODECS } from './kms-codecs.js';
 import {
   bytesAsBuffer,
   type V1DecryptRequest,
@@ -11,9 +11,11 @@ import {
   type V1VersionRequest,
   type V1VersionResponse,
 } from './messages.js';
+import type { ServedMethod } from './unary-grpc-server.js';
 import { unaryHandler, type HandlerDeps } from './unary-handler.js';
 
 const API_VERSION = 'v1beta1';
+const SERVICE = '/v1beta1.KeyManagementService';
 
 function checkVersion(version: string): void {
   if (version !== '' && version !== API_VERSION) {
@@ -29,17 +31,24 @@ export function kmsV1beta1Service(
   broker: Broker,
   runtime: { name: string; version: string },
   deps: HandlerDeps,
-): UntypedServiceImplementation {
+): Record<string, ServedMethod> {
   return {
-    Version: unaryHandler<V1VersionRequest, V1VersionResponse>('v1beta1', 'Version', deps, async () => ({
-      version: API_VERSION,
-      runtime_name: runtime.name,
-      runtime_version: runtime.version,
-    })),
-    Encrypt: unaryHandler<V1EncryptRequest, V1EncryptResponse>(
+    [`${SERVICE}/Version`]: unaryHandler<V1VersionRequest, V1VersionResponse>(
+      'v1beta1',
+      'Version',
+      deps,
+      { request: V1BETA1_CODECS.VersionRequest, response: V1BETA1_CODECS.VersionResponse },
+      async () => ({
+        version: API_VERSION,
+        runtime_name: runtime.name,
+        runtime_version: runtime.version,
+      }),
+    ),
+    [`${SERVICE}/Encrypt`]: unaryHandler<V1EncryptRequest, V1EncryptResponse>(
       'v1beta1',
       'Encrypt',
       deps,
+      { request: V1BETA1_CODECS.EncryptRequest, response: V1BETA1_CODECS.EncryptResponse },
       async (request, context) => {
         checkVersion(request.version);
         const result = await broker.encrypt(request.plain, context);
@@ -52,10 +61,11 @@ export function kmsV1beta1Service(
         return { cipher: result.ciphertext };
       },
     ),
-    Decrypt: unaryHandler<V1DecryptRequest, V1DecryptResponse>(
+    [`${SERVICE}/Decrypt`]: unaryHandler<V1DecryptRequest, V1DecryptResponse>(
       'v1beta1',
       'Decrypt',
       deps,
+      { request: V1BETA1_CODECS.DecryptRequest, response: V1BETA1_CODECS.DecryptResponse },
       async (request, context) => {
         checkVersion(request.version);
         const plaintext = await broker.decrypt(request.cipher, context);

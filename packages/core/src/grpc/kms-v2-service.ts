@@ -1,6 +1,6 @@
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Broker } from '../broker.js';
 import { TrousseauError } from '../errors.js';
+import { V2_CODECS } from './kms-codecs.js';
 import {
   bytesAsBuffer,
   type V2DecryptRequest,
@@ -9,7 +9,10 @@ import {
   type V2EncryptResponse,
   type V2StatusResponse,
 } from './messages.js';
+import type { ServedMethod } from './unary-grpc-server.js';
 import { unaryHandler, type HandlerDeps } from './unary-handler.js';
+
+const SERVICE = '/v2.KeyManagementService';
 
 /** kube-apiserver refuses a v2 ciphertext longer than this. */
 export const V2_MAX_CIPHERTEXT_BYTES = 1024;
@@ -26,32 +29,39 @@ export function kmsV2Service(
   broker: Broker,
   statusVersion: V2StatusVersion,
   deps: HandlerDeps,
-): UntypedServiceImplementation {
+): Record<string, ServedMethod> {
   return {
-    Status: unaryHandler<object, V2StatusResponse>('v2', 'Status', deps, async () => {
-      const status = broker.status();
-      if (status.keyUnusable) {
-        throw new TrousseauError(
-          'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
-          `key gone: ${status.reason ?? 'unknown'}`,
-        );
-      }
-      if (status.keyId === undefined) {
-        throw new TrousseauError(
-          'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
-          `no key id yet from provider "${broker.encryptWith}": ${status.reason ?? 'not checked yet'}`,
-        );
-      }
-      return {
-        version: statusVersion,
-        healthz: status.healthy ? 'ok' : (status.reason ?? 'unhealthy'),
-        key_id: status.keyId,
-      };
-    }),
-    Encrypt: unaryHandler<V2EncryptRequest, V2EncryptResponse>(
+    [`${SERVICE}/Status`]: unaryHandler<object, V2StatusResponse>(
+      'v2',
+      'Status',
+      deps,
+      { request: V2_CODECS.StatusRequest, response: V2_CODECS.StatusResponse },
+      async () => {
+        const status = broker.status();
+        if (status.keyUnusable) {
+          throw new TrousseauError(
+            'TROUSSEAU_ERR_PROVIDER_KEY_GONE',
+            `key gone: ${status.reason ?? 'unknown'}`,
+          );
+        }
+        if (status.keyId === undefined) {
+          throw new TrousseauError(
+            'TROUSSEAU_ERR_PROVIDER_UNAVAILABLE',
+            `no key id yet from provider "${broker.encryptWith}": ${status.reason ?? 'not checked yet'}`,
+          );
+        }
+        return {
+          version: statusVersion,
+          healthz: status.healthy ? 'ok' : (status.reason ?? 'unhealthy'),
+          key_id: status.keyId,
+        };
+      },
+    ),
+    [`${SERVICE}/Encrypt`]: unaryHandler<V2EncryptRequest, V2EncryptResponse>(
       'v2',
       'Encrypt',
       deps,
+      { request: V2_CODECS.EncryptRequest, response: V2_CODECS.EncryptResponse },
       async (request, context) => {
         const result = await broker.encrypt(request.plaintext, context);
         if (result.ciphertext.length > V2_MAX_CIPHERTEXT_BYTES) {
@@ -64,10 +74,11 @@ export function kmsV2Service(
       },
       (request) => request.uid,
     ),
-    Decrypt: unaryHandler<V2DecryptRequest, V2DecryptResponse>(
+    [`${SERVICE}/Decrypt`]: unaryHandler<V2DecryptRequest, V2DecryptResponse>(
       'v2',
       'Decrypt',
       deps,
+      { request: V2_CODECS.DecryptRequest, response: V2_CODECS.DecryptResponse },
       async (request, context) => {
         const plaintext = await broker.decrypt(request.ciphertext, context, request.key_id);
         return { plaintext: bytesAsBuffer(plaintext) };

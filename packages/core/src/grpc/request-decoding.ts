@@ -1,5 +1,3 @@
-import type { ServiceDefinition } from '@grpc/grpc-js';
-
 const UNDECODABLE = Symbol('trousseau.undecodableRequest');
 
 /** What a request that is not a valid protobuf message of its method's type decodes to. */
@@ -13,24 +11,14 @@ export function isUndecodable(request: unknown): request is UndecodableRequest {
 }
 
 /**
- * The service with request decoders that never throw. grpc-js answers a decoder that throws with
- * INTERNAL before any handler runs, which blames the server for the caller's bytes; with these, such a
- * body reaches the handler as a marker, and the handler answers INVALID_ARGUMENT with a Trousseau code.
+ * Decodes a request message without ever throwing: a body that is not a valid message of its type
+ * becomes a marker that reaches the handler, which answers INVALID_ARGUMENT with a Trousseau code (grpc-js
+ * answered a decoder that threw with INTERNAL, which blamed the server for the caller's bytes).
  */
-export function withTolerantDecoders(service: ServiceDefinition): ServiceDefinition {
-  return Object.fromEntries(
-    Object.entries(service).map(([name, method]) => [
-      name,
-      {
-        ...method,
-        requestDeserialize: (bytes: Buffer): unknown => {
-          try {
-            return method.requestDeserialize(bytes);
-          } catch {
-            return { [UNDECODABLE]: true } satisfies UndecodableRequest;
-          }
-        },
-      },
-    ]),
-  );
+export function decodeTolerantly<T>(decode: (bytes: Buffer) => T, bytes: Buffer): T | UndecodableRequest {
+  try {
+    return decode(bytes);
+  } catch {
+    return { [UNDECODABLE]: true };
+  }
 }

@@ -1,4 +1,3 @@
-import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import { outcomeOf, toTrousseauError, TrousseauError } from '../errors.js';
 import { truncateForLog, type LogRateLimit } from '../log-limit.js';
@@ -8,7 +7,9 @@ import type { Outcome } from '../outcome.js';
 import type { RequestContext } from '../provider.js';
 import { createRequestScope, type RequestScope } from '../request-context.js';
 import { toServiceError } from './grpc-status.js';
-import { isUndecodable } from './request-decoding.js';
+import type { MessageCodec } from './message-codec.js';
+import { decodeTolerantly, isUndecodable } from './request-decoding.js';
+import type { ServedMethod } from './unary-grpc-server.js';
 
 export interface HandlerDeps {
   readonly logger: Logger;
@@ -20,23 +21,25 @@ export interface HandlerDeps {
   readonly failureWarnings: LogRateLimit;
 }
 
-function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number {
-  const deadline = call.getDeadline();
-  const value = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(value) ? value : Number.POSITIVE_INFINITY;
+/** The messages of one method: its request's decoder and its response's encoder. */
+interface MethodCodecs<Request, Response> {
+  readonly request: MessageCodec<Request>;
+  readonly response: MessageCodec<Response>;
 }
 
 /**
- * Turns `work` into a grpc-js unary handler: builds the request context (deadline, cancellation, a logger
- * bound to the uid), maps thrown errors to gRPC statuses, and records a metric and a debug line per call.
+ * Turns `work` into a served unary method: decodes the request, builds the request context (deadline,
+ * cancellation, a logger bound to the uid), maps thrown errors to gRPC statuses, encodes the answer, and
+ * records a metric and a debug line per call.
  */
 export function unaryHandler<Request, Response>(
   api: 'v2' | 'v1beta1',
   rpc: string,
   deps: HandlerDeps,
+  codecs: MethodCodecs<Request, Response>,
   work: (request: Request, context: RequestContext) => Promise<Response>,
   uidOf: (request: Request) => string = () => '',
-): handleUnaryCall<Request, Response> {
+): ServedMethod {
   // Declared once per rpc; the declarations of every rpc agree, so they share one instrument each.
   const labelNames = ['api', 'rpc', 'outcome'] as const;
   const requests = deps.metrics.counter({
@@ -63,23 +66,30 @@ export function unaryHandler<Request, Response>(
   // What every call's scope shares: its logger's bindings and the clock's reading.
   const bindings = { api, rpc };
   const now = (): number => deps.clock.now();
-  return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
+  const decode = (bytes: Buffer): Request => codecs.request.decode(bytes);
+  const encode = (response: Response): Buffer => {
+    try {
+      return codecs.response.encode(response as object);
+    } catch {
+      throw new TrousseauError('TROUSSEAU_ERR_INTERNAL', `the ${api} ${rpc} answer could not be encoded`);
+    }
+  };
+  return (message, call) => {
     const started = deps.clock.now();
-    const undecodable = isUndecodable(call.request);
+    const request = decodeTolerantly(decode, message);
+    const undecodable = isUndecodable(request);
     const scope = createRequestScope({
-      uid: undecodable ? '' : uidOf(call.request),
-      deadline: deadlineOf(call),
+      uid: undecodable ? '' : uidOf(request),
+      deadline: call.deadline,
       logger: deps.logger,
       bindings,
       now,
     });
-    const onCancelled = (): void => scope.cancel('the client cancelled the call');
-    // `on`, not `once`: the listener is removed when the call finishes, and once() wraps it per call.
-    call.on('cancelled', onCancelled);
+    call.onCancel = () => scope.cancel('the client cancelled the call');
     deps.inFlight.add(scope);
     const finish = (outcome: Outcome, code?: string): void => {
       scope.dispose();
-      call.off('cancelled', onCancelled);
+      call.onCancel = undefined;
       deps.inFlight.delete(scope);
       const seconds = (deps.clock.now() - started) / 1000;
       const labels = labelsOf(outcome);
@@ -97,11 +107,11 @@ export function unaryHandler<Request, Response>(
             `the request body is not a valid ${api} ${rpc}Request protobuf message`,
           ),
         )
-      : work(call.request, scope.context);
+      : work(request, scope.context).then(encode);
     answer.then(
-      (response) => {
+      (encoded) => {
         finish('OK');
-        callback(null, response);
+        call.respond(null, encoded);
       },
       (error: unknown) => {
         const failure = toTrousseauError(error);
@@ -120,7 +130,7 @@ export function unaryHandler<Request, Response>(
             );
           }
         }
-        callback(toServiceError(failure), null);
+        call.respond(toServiceError(failure));
       },
     );
   };

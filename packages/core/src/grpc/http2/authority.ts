@@ -2,7 +2,7 @@
  * What an HTTP/2 `:authority` (or `host`) may hold, as Node's HTTP/2 layer (nghttp2) checks it: the octets
  * of an RFC 3986 authority (unreserved, sub-delims, `:`, `@`, `[`, `]`, `%`). kube-apiserver before 1.32
  * sends the socket path (`/var/run/kms.sock`), which fails this check, and nghttp2 resets the stream with
- * PROTOCOL_ERROR before grpc-js sees the call (kubernetes#126929).
+ * PROTOCOL_ERROR before the gRPC server sees the call (kubernetes#126929).
  */
 const AUTHORITY_OCTETS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
 

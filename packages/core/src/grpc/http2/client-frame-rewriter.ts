@@ -15,14 +15,14 @@ const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
 /**
- * SETTINGS_MAX_FRAME_SIZE of the server side: grpc-js keeps HTTP/2's default, the smallest value a peer may
+ * SETTINGS_MAX_FRAME_SIZE of the server side: the gRPC server keeps HTTP/2's default, the smallest value a peer may
  * advertise, so frames this size are always acceptable to it. A client's header frame above it is refused.
  */
 const MAX_FRAME_BYTES = 16_384;
 /**
  * The largest header block (all its HEADERS and CONTINUATION fragments) buffered for rewriting. Node's
  * HTTP/2 server refuses header lists over 64 KiB decoded, and HPACK never makes a list larger than twice
- * its encoding, so no block that grpc-js would accept is refused here; a larger one ends the connection.
+ * its encoding, so no block that the gRPC server would accept is refused here; a larger one ends the connection.
  */
 const MAX_HEADER_BLOCK_BYTES = 128 * 1024;
 
@@ -51,19 +51,19 @@ interface FrameInProgress {
 }
 
 /**
- * The client-to-server half of a KMS connection, rewritten on its way to grpc-js so that every authority
+ * The client-to-server half of a KMS connection, rewritten on its way to the gRPC server so that every authority
  * kube-apiserver sends is accepted. Every byte passes through unchanged except header blocks. Each block
  * (HEADERS plus any CONTINUATION frames) is decoded with an HPACK context mirroring the client's encoder.
  * Until the first block that carries an authority nghttp2 would refuse (a socket path), blocks go on
- * exactly as the client sent them, so grpc-js's HPACK table is the client's. That block and every later
+ * exactly as the client sent them, so the gRPC server's HPACK table is the client's. That block and every later
  * one go on re-encoded, the authority replaced with `localhost`, as one HEADERS frame (split into
  * CONTINUATION frames past the frame size limit) that uses no dynamic table, keeping END_STREAM and
- * dropping padding and the deprecated priority fields: from then on grpc-js never reads its table again,
+ * dropping padding and the deprecated priority fields: from then on the gRPC server never reads its table again,
  * so the two tables cannot drift. Connection errors throw `Http2ProtocolViolation`; the caller closes the
  * connection.
  *
  * With `dropSettingsAck`, the client's first SETTINGS acknowledgement is removed: it answers the SETTINGS
- * frame the front-end sent before grpc-js had the connection (`ConnectionTriage`), which grpc-js never sent
+ * frame the front-end sent before the gRPC server had the connection (`ConnectionTriage`), which the gRPC server never sent
  * and must not see acknowledged.
  */
 export class ClientFrameRewriter {
@@ -99,7 +99,7 @@ export class ClientFrameRewriter {
     return this.#headerBlocks;
   }
 
-  /** Whether blocks are being re-encoded (an authority was replaced): grpc-js's HPACK table is frozen. */
+  /** Whether blocks are being re-encoded (an authority was replaced): the gRPC server's HPACK table is frozen. */
   get reencoding(): boolean {
     return this.#reencoding;
   }
@@ -114,7 +114,7 @@ export class ClientFrameRewriter {
     return this.#headerFill === 0 && this.#frame?.raw === undefined && this.#block === undefined;
   }
 
-  /** Takes the next bytes from the client; returns what to hand grpc-js, in order. */
+  /** Takes the next bytes from the client; returns what to hand the gRPC server, in order. */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     // Most chunks hold no header frame and end on no partial frame header: then what goes out is the
@@ -189,7 +189,7 @@ export class ClientFrameRewriter {
     return next;
   }
 
-  /** An empty SETTINGS acknowledgement while one is to be dropped (a malformed one goes on to grpc-js). */
+  /** An empty SETTINGS acknowledgement while one is to be dropped (a malformed one goes on to the gRPC server). */
   #isSettingsAckToDrop(frame: FrameInProgress): boolean {
     return (
       this.#settingsAcksToDrop > 0 &&

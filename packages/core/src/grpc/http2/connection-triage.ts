@@ -6,7 +6,7 @@ import { RewritingConnection } from './rewriting-connection.js';
 
 /**
  * The server's connection preface, sent as soon as a client connects: a SETTINGS frame with the stream cap
- * grpc-js will advertise too, so a client knows it from the start. grpc-go (kube-apiserver's client) sends
+ * the gRPC server will advertise too, so a client knows it from the start. grpc-go (kube-apiserver's client) sends
  * no call before the server's preface has arrived, and the triage needs a call's header block to decide.
  */
 function serverPreface(maxConcurrentStreams: number): Buffer {
@@ -15,14 +15,14 @@ function serverPreface(maxConcurrentStreams: number): Buffer {
   return frame;
 }
 /**
- * The most the triage holds for grpc-js before deciding: a header block (up to 128 KiB) with room to spare.
+ * The most the triage holds for the gRPC server before deciding: a header block (up to 128 KiB) with room to spare.
  * A client that sends more first (a flood of pings, say) is served through the rewriting layer, which
  * applies backpressure.
  */
 const MAX_HELD_BYTES = 256 * 1024;
 
 /**
- * How a connection reaches grpc-js. `direct`: the socket itself, every byte read natively by Node's HTTP/2
+ * How a connection reaches the gRPC server. `direct`: the socket itself, every byte read natively by Node's HTTP/2
  * layer, as a bare grpc-js server would. `rewritten`: through a `RewritingConnection`, for a client that
  * sends an authority nghttp2 refuses (kube-apiserver before 1.32).
  */
@@ -35,7 +35,7 @@ interface ConnectionTriageHooks {
   readonly onAuthorityReplaced: (original: string) => void;
   /** The client did not send the HTTP/2 preface in time; the connection is being closed. */
   readonly onHandshakeTimeout: () => void;
-  /** The connection is decided: grpc-js is to serve `stream` (the socket itself, or its rewriting). */
+  /** The connection is decided: the gRPC server is to serve `stream` (the socket itself, or its rewriting). */
   readonly onDecided: (path: ConnectionPath, stream: Duplex) => void;
 }
 
@@ -44,21 +44,21 @@ interface ConnectionTriageOptions {
   readonly handshakeTimeoutMs: number;
   /** From the client's preface to its first call. */
   readonly idleTimeoutMs: number;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS, as grpc-js advertises it. */
+  /** SETTINGS_MAX_CONCURRENT_STREAMS, as the gRPC server advertises it. */
   readonly maxConcurrentStreams: number;
 }
 
 type Phase = 'preface' | 'first call' | 'settings ack' | 'decided';
 
 /**
- * Decides, from a connection's first call, how it reaches grpc-js. The server sends its preface (an empty
+ * Decides, from a connection's first call, how it reaches the gRPC server. The server sends its preface (an empty
  * SETTINGS frame) at once and reads the client's bytes through a `ClientFrameRewriter` that removes the
- * acknowledgement of that SETTINGS frame (grpc-js never sent it) and passes header blocks unchanged until
+ * acknowledgement of that SETTINGS frame (the gRPC server never sent it) and passes header blocks unchanged until
  * one needs its authority replaced. Once the first header block and that acknowledgement have arrived, on
- * a frame boundary, with every authority valid, the socket is handed to grpc-js with what was read put
+ * a frame boundary, with every authority valid, the socket is handed to the gRPC server with what was read put
  * back in front of it (`direct`): nghttp2 reads the very bytes the client sent, so its HPACK table is the
  * client's. A block with an authority to replace, a client that holds back the acknowledgement past the
- * handshake timeout or its first call past the idle timeout (grpc-js's idle handling then closes it with
+ * handshake timeout or its first call past the idle timeout (the gRPC server's idle handling then closes it with
  * a GOAWAY), or more than `MAX_HELD_BYTES` held, and the connection is served `rewritten`, by the same
  * rewriter from where it stands.
  *
@@ -106,7 +106,7 @@ export class ConnectionTriage {
     socket.write(serverPreface(options.maxConcurrentStreams));
   }
 
-  /** Whether grpc-js has the connection. */
+  /** Whether the gRPC server has the connection. */
   get decided(): boolean {
     return this.#phase === 'decided';
   }

@@ -4,7 +4,7 @@ import { Http2ProtocolViolation } from './protocol-violation.js';
 
 /**
  * The size of the decoder's dynamic table that a client's encoder may use: SETTINGS_HEADER_TABLE_SIZE of
- * the server side, which grpc-js leaves at Node's (and HTTP/2's) default. A test pins it to Node's value.
+ * the server side, which the gRPC server leaves at Node's (and HTTP/2's) default. A test pins it to Node's value.
  */
 export const SERVER_HEADER_TABLE_SIZE = 4096;
 

@@ -1,9 +1,9 @@
 import type { HeaderField } from './header-field.js';
 
 /**
- * Encodes header fields for grpc-js without touching its HPACK dynamic table: every field is a literal
+ * Encodes header fields for the gRPC server without touching its HPACK dynamic table: every field is a literal
  * "without indexing" (or "never indexed" where the client said so) with a literal name and raw strings.
- * The table on the grpc-js side therefore stays empty for the life of the connection, and nothing the
+ * The server's table therefore stays empty for the life of the connection, and nothing the
  * client does to its own table can make the two sides disagree. It costs a few bytes per header on a
  * local socket, and no state.
  */

@@ -3,14 +3,14 @@ import type { Socket } from 'node:net';
 import type { ClientFrameRewriter } from './client-frame-rewriter.js';
 import type { Http2ProtocolViolation } from './protocol-violation.js';
 
-/** The largest batch of grpc-js's writes joined into one buffer for the socket (see `_writev`). */
+/** The largest batch of the gRPC server's writes joined into one buffer for the socket (see `_writev`). */
 const JOINED_WRITE_BYTES = 64 * 1024;
 
 /**
- * The stream grpc-js serves instead of the accepted socket, for a connection `ConnectionTriage` found in
- * need of rewriting: what grpc-js writes goes to the client as it is; what the client writes goes through
- * the connection's `ClientFrameRewriter` first. Flow control follows both ways (a full grpc-js read buffer
- * pauses the socket; a full socket holds grpc-js's writes), and either side closing closes the other.
+ * The stream the gRPC server serves instead of the accepted socket, for a connection `ConnectionTriage` found in
+ * need of rewriting: what the gRPC server writes goes to the client as it is; what the client writes goes through
+ * the connection's `ClientFrameRewriter` first. Flow control follows both ways (a full read buffer on
+ * the server's side pauses the socket; a full socket holds the server's writes), and either side closing closes the other.
  */
 export class RewritingConnection extends Duplex {
   readonly #socket: Socket;
@@ -20,7 +20,7 @@ export class RewritingConnection extends Duplex {
 
   /**
    * Takes over `socket` from the triage: `rewriter` has read everything the client sent so far, and
-   * `rewritten` is what it handed out, which grpc-js reads first. `onViolation` hears of a client that
+   * `rewritten` is what it handed out, which the gRPC server reads first. `onViolation` hears of a client that
    * broke HTTP/2 or HPACK; the connection is then closed.
    */
   constructor(
@@ -36,7 +36,7 @@ export class RewritingConnection extends Duplex {
     if (rewritten.length > 0) this.push(rewritten);
     socket.on('data', (chunk: Buffer) => this.#fromClient(chunk));
     socket.on('end', () => this.push(null));
-    // 'close' follows every socket error; grpc-js hears of it as the stream ending.
+    // 'close' follows every socket error; the gRPC server hears of it as the stream ending.
     socket.on('error', () => {});
     socket.on('close', () => this.destroy());
   }
@@ -71,7 +71,7 @@ export class RewritingConnection extends Duplex {
   }
 
   /**
-   * What grpc-js wrote while corked: nghttp2 hands over each frame header and payload as a chunk of its
+   * What the gRPC server wrote while corked: nghttp2 hands over each frame header and payload as a chunk of its
    * own, so a batch of answers is a few small chunks per call. Up to `JOINED_WRITE_BYTES` they go to the
    * socket as one buffer: a copy of a few KiB costs less than taking each chunk through the socket's own
    * write queue. Larger batches are written chunk by chunk, corked.
