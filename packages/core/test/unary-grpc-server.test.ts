@@ -293,10 +293,21 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
 
   it('closes a connection that stays idle, and cancels the calls of a destroyed one', async () => {
     const session = http2Session();
-    const stream = session.request({ ':method': 'POST', ':path': '/test.Service/Echo', ...grpcHeaders });
-    stream.resume();
-    stream.end(framed(Buffer.from('once')));
-    await once(stream, 'close');
+    // A call answered, then two refused before they ran (an unknown method, a content type that is not
+    // gRPC) with 64 KiB more to read: once all three have closed, the connection counts no call in flight
+    // and the idle timeout runs.
+    const extra = Buffer.alloc(64 * 1024);
+    const calls: [Record<string, string>, Buffer][] = [
+      [grpcHeaders, framed(Buffer.from('once'))],
+      [{ ...grpcHeaders, ':path': '/test.Service/Nope' }, Buffer.concat([framed(Buffer.from('x')), extra])],
+      [{ 'content-type': 'text/plain' }, extra],
+    ];
+    for (const [headers, body] of calls) {
+      const stream = session.request({ ':method': 'POST', ':path': '/test.Service/Echo', ...headers });
+      stream.resume();
+      stream.end(body);
+      await once(stream, 'close');
+    }
     const [code] = (await once(session, 'goaway')) as [number];
     assert.equal(code, 0, 'GOAWAY with NO_ERROR once idle');
     session.destroy();

@@ -162,8 +162,8 @@ function respondWithFailure(stream: ServerHttp2Stream, failure: GrpcFailure): vo
 /**
  * Unary gRPC served by node:http2 directly: each call's one request message read by
  * {@link UnaryRequestReader}, its method run, its answer framed and sent with the status in the trailers.
- * It answers as a grpc-js server answers (the same headers, statuses and messages) at a fraction of its
- * cost per call, and owns only what unary calls need: no streaming, no interceptors, no channelz.
+ * It answers with the statuses and messages a grpc-js server answers with, at a fraction of its cost per
+ * call, and owns only what unary calls need: no streaming, no interceptors, no channelz.
  * Connections come from outside ({@link serve}): the KMS front-end accepts the socket itself.
  */
 export class UnaryGrpcServer {
