@@ -8,7 +8,11 @@ const MAX_LOGGED_CALLER_CHARS = 64;
  * when it was cut, so one request cannot write a megabyte into the log.
  */
 export function truncateForLog(value: string, max = MAX_LOGGED_CALLER_CHARS): string {
-  return value.length <= max ? value : `${value.slice(0, max)}…(${value.length} chars)`;
+  if (value.length <= max) return value;
+  // Never half a surrogate pair: a lone surrogate is not text (encodeURI, for one, throws on it).
+  const last = value.charCodeAt(max - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? max - 1 : max;
+  return `${value.slice(0, end)}…(${value.length} chars)`;
 }
 
 /** Distinct kinds of line tracked at once; more are forgotten (each then logs again once). */

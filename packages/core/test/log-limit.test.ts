@@ -32,4 +32,12 @@ describe('log limits', () => {
     assert.equal(long, `${'u'.repeat(64)}…(1048576 chars)`);
     assert.equal(truncateForLog('abcdef', 3), 'abc…(6 chars)');
   });
+
+  it('never cuts a character in half: a surrogate pair stays whole or goes', () => {
+    // 63 ASCII characters, then an emoji (two UTF-16 units): the 64th unit is its first half.
+    const cut = truncateForLog(`${'v'.repeat(63)}😀 and more`);
+    assert.equal(cut, `${'v'.repeat(63)}…(74 chars)`);
+    assert.equal(Buffer.from(cut, 'utf8').toString('utf8'), cut, 'no lone surrogate');
+    assert.equal(truncateForLog('ab😀cd', 4), 'ab😀…(6 chars)');
+  });
 });

@@ -65,6 +65,8 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
       details: 'clé: 100% gone',
       trailers: { 'x-code': 'K' },
     });
+  const failBroken: ServedMethod = (_message, call) =>
+    call.respond({ code: GrpcStatus.INVALID_ARGUMENT, details: 'half \uD83D', trailers: {} });
   const throws: ServedMethod = () => {
     throw new Error('a handler bug');
   };
@@ -128,6 +130,7 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
         ['/test.Service/Hold', hold],
         ['/test.Service/Fail', fail],
         ['/test.Service/Throw', throws],
+        ['/test.Service/FailBroken', failBroken],
       ]),
       maxConcurrentStreams: 100,
       idleTimeoutMs: IDLE_MS,
@@ -172,6 +175,37 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
     assert.equal(answer.headers['grpc-message'], 'cl%C3%A9:%20100%25%20gone');
     assert.equal(answer.headers['x-code'], 'K');
     assert.equal(answer.body.length, 0, 'a trailers-only answer');
+  });
+
+  it('answers a failure whose message holds half a character (a lone surrogate), with U+FFFD for it', async () => {
+    const answer = await raw(
+      { ...grpcHeaders, ':path': '/test.Service/FailBroken' },
+      framed(Buffer.alloc(0)),
+    );
+    assert.equal(answer.headers['grpc-status'], String(GrpcStatus.INVALID_ARGUMENT));
+    assert.equal(answer.headers['grpc-message'], 'half%20%EF%BF%BD');
+  });
+
+  it('answers DEADLINE_EXCEEDED, as grpc-js does, when the deadline passes before the request has come', async () => {
+    const session = http2Session();
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/test.Service/Echo',
+        ...grpcHeaders,
+        'grpc-timeout': '50m',
+      });
+      const echoed = deadlines.length;
+      // Half a message, and the body never ends.
+      stream.write(framed(Buffer.from('never finished')).subarray(0, 8));
+      const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+      assert.equal(headers['grpc-status'], String(GrpcStatus.DEADLINE_EXCEEDED));
+      assert.equal(headers['grpc-message'], 'Deadline%20exceeded');
+      stream.close();
+      assert.equal(deadlines.length, echoed, 'the method never ran');
+    } finally {
+      session.close();
+    }
   });
 
   it('answers with the headers gRPC requires and the trailers grpc-js sends', async () => {
@@ -289,6 +323,37 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
     assert.equal((await answer).toString(), 'answered while draining');
     await draining;
     assert.equal(server.connections, 0);
+  });
+
+  it('drains a connection whose client already sent GOAWAY only once its call is answered', async () => {
+    const session = http2Session();
+    const ping = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        session.ping((error) => (error ? reject(error) : resolve()));
+      });
+    try {
+      const taken = nextHeld();
+      const stream = session.request({ ':method': 'POST', ':path': '/test.Service/Hold', ...grpcHeaders });
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const answered = once(stream, 'close');
+      stream.end(framed(Buffer.from('x')));
+      const { call } = await taken;
+      session.goaway(0);
+      // The server has read the GOAWAY once it has answered a PING sent after it.
+      await ping();
+      let drained = false;
+      const draining = server.drain().then(() => (drained = true));
+      await ping().catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(drained, false, 'a call is still in flight');
+      call.respond(null, Buffer.from('answered'));
+      await answered;
+      assert.deepEqual(Buffer.concat(chunks), framed(Buffer.from('answered')));
+      await draining;
+    } finally {
+      session.destroy();
+    }
   });
 
   it('closes a connection that stays idle, and cancels the calls of a destroyed one', async () => {

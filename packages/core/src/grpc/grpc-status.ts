@@ -21,6 +21,14 @@ export function grpcStatusOf(outcome: Outcome): number {
   return OUTCOMES.indexOf(outcome);
 }
 
+/**
+ * A failure the gRPC server answers by itself, before or instead of a handler (an unknown method, a body
+ * that is not one message): a status and its message, no Trousseau error code.
+ */
+export function protocolFailure(outcome: Outcome, details: string): GrpcFailure {
+  return { code: grpcStatusOf(outcome), details, trailers: {} };
+}
+
 /** A gRPC failure for any thrown value: the status its code maps to, the message, and the error code. */
 export function toServiceError(error: unknown): GrpcFailure {
   const failure = toTrousseauError(error);

@@ -9,13 +9,8 @@ import {
 } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { deadlineOf } from './grpc-timeout.js';
-import type { GrpcFailure } from './grpc-status.js';
+import { protocolFailure, type GrpcFailure } from './grpc-status.js';
 import { UnaryRequestReader } from './unary-request-reader.js';
-
-/** gRPC status codes the server itself answers with (a handler's come in its {@link GrpcFailure}). */
-const UNKNOWN = 2;
-const UNIMPLEMENTED = 12;
-const INTERNAL = 13;
 
 /**
  * The response headers: what gRPC requires and no more. A grpc-js server adds `grpc-encoding: identity`
@@ -69,8 +64,10 @@ interface SessionState {
 }
 
 function grpcMessage(details: string): string {
-  // As grpc-js sends it (and grpc-go reads it): percent-encoded, so any text fits in a header.
-  return encodeURI(details);
+  // As grpc-js sends it (and grpc-go reads it): percent-encoded, so any text fits in a header. Through
+  // UTF-8 and back first: a lone surrogate (half of a character cut off) becomes U+FFFD instead of making
+  // encodeURI throw, which would leave the call unanswered.
+  return encodeURI(Buffer.from(details, 'utf8').toString('utf8'));
 }
 
 /** One call on its HTTP/2 stream: answers once, and tells the handler if the caller goes away first. */
@@ -79,20 +76,36 @@ class StreamCall implements UnaryCall {
   onCancel: (() => void) | undefined = undefined;
   readonly #stream: ServerHttp2Stream;
   #answered = false;
+  /** Answers DEADLINE_EXCEEDED if the call is still waiting for its request when its deadline passes. */
+  #deadlineTimer: NodeJS.Timeout | undefined;
 
   constructor(stream: ServerHttp2Stream, deadline: number) {
     this.#stream = stream;
     this.deadline = deadline;
+    if (Number.isFinite(deadline)) {
+      this.#deadlineTimer = setTimeout(expireWaiting, Math.max(0, deadline - Date.now()), this);
+    }
+  }
+
+  /** Whether the call has been answered, or cancelled. */
+  get settled(): boolean {
+    return this.#answered;
+  }
+
+  /** The method runs: from here on its request context keeps the deadline. */
+  started(): void {
+    clearTimeout(this.#deadlineTimer);
   }
 
   respond(failure: GrpcFailure | null, message?: Buffer): void {
     if (this.#answered) return;
     this.#answered = true;
+    clearTimeout(this.#deadlineTimer);
     this.onCancel = undefined;
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) return;
     if (failure !== null || message === undefined) {
-      respondWithFailure(stream, failure ?? { code: INTERNAL, details: 'no response', trailers: {} });
+      respondWithFailure(stream, failure ?? protocolFailure('INTERNAL', 'no response'));
       return;
     }
     const frame = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
@@ -104,12 +117,13 @@ class StreamCall implements UnaryCall {
       stream.on('wantTrailers', sendOkTrailers);
       stream.end(frame);
     } catch {
-      // The stream closed between the check and the answer: there is no one to answer.
+      closeBroken(stream);
     }
   }
 
   /** The stream closed: a call not answered by then was cancelled. */
   closed(): void {
+    clearTimeout(this.#deadlineTimer);
     if (this.#answered) return;
     this.#answered = true;
     const onCancel = this.onCancel;
@@ -123,21 +137,37 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
 
+function expireWaiting(call: StreamCall): void {
+  // grpc-js's own answer, when a call's deadline passes before its method has run.
+  call.respond(protocolFailure('DEADLINE_EXCEEDED', 'Deadline exceeded'));
+}
+
+/**
+ * A stream the answer could not be written to: closed already (nothing to do), or refused by Node (reset
+ * with INTERNAL_ERROR, which a gRPC client reports as INTERNAL): never left open without an answer.
+ */
+function closeBroken(stream: ServerHttp2Stream): void {
+  if (!stream.destroyed && !stream.closed) stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+}
+
 function ignore(): void {
   // An event whose consequence arrives by another one ('close').
 }
 
 /** Runs a method on the call's message, or answers the call with why there is none. */
 function run(method: ServedMethod, message: Buffer | GrpcFailure, call: StreamCall): void {
+  // Cancelled while its message was being read or inflated: there is no one to do the work for.
+  if (call.settled) return;
   if (!Buffer.isBuffer(message)) {
     call.respond(message);
     return;
   }
+  call.started();
   try {
     method(message, call);
   } catch {
     // As grpc-js answers a handler that throws: the call fails, the server goes on.
-    call.respond({ code: UNKNOWN, details: 'Unknown error', trailers: {} });
+    call.respond(protocolFailure('UNKNOWN', 'Unknown error'));
   }
 }
 
@@ -155,7 +185,7 @@ function respondWithFailure(stream: ServerHttp2Stream, failure: GrpcFailure): vo
       END_STREAM,
     );
   } catch {
-    // Closed in between: nothing left to answer.
+    closeBroken(stream);
   }
 }
 
@@ -206,8 +236,13 @@ export class UnaryGrpcServer {
       [...this.#sessions.keys()].map(
         (session) =>
           new Promise<void>((resolve) => {
-            if (session.closed || session.destroyed) resolve();
-            else session.close(() => resolve());
+            if (session.destroyed) {
+              resolve();
+              return;
+            }
+            // A session the client already sent GOAWAY on is closing too, but still has calls to answer.
+            session.once('close', () => resolve());
+            if (!session.closed) session.close();
           }),
       ),
     );
@@ -258,11 +293,14 @@ export class UnaryGrpcServer {
       return;
     }
     if (method === undefined) {
-      this.#refuse(stream, UNIMPLEMENTED, `The server does not implement the method ${path}`);
+      this.#refuse(
+        stream,
+        protocolFailure('UNIMPLEMENTED', `The server does not implement the method ${path}`),
+      );
       return;
     }
     if (call === undefined) {
-      this.#refuse(stream, INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`);
+      this.#refuse(stream, protocolFailure('INTERNAL', `Invalid grpc-timeout value "${String(timeout)}"`));
       return;
     }
     const encoding = headers['grpc-encoding'];
@@ -284,8 +322,8 @@ export class UnaryGrpcServer {
   }
 
   /** Answers a call that will not run with its status, and reads (and drops) whatever else it sends. */
-  #refuse(stream: ServerHttp2Stream, code: number, details: string): void {
-    respondWithFailure(stream, { code, details, trailers: {} });
+  #refuse(stream: ServerHttp2Stream, failure: GrpcFailure): void {
+    respondWithFailure(stream, failure);
     stream.resume();
   }
 }

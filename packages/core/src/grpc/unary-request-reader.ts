@@ -1,17 +1,8 @@
 import { gunzip, inflate } from 'node:zlib';
-import type { GrpcFailure } from './grpc-status.js';
+import { protocolFailure, type GrpcFailure } from './grpc-status.js';
 
 /** gRPC's length prefix: a compressed flag byte, then the message length as 4 bytes big-endian. */
 const PREFIX_BYTES = 5;
-/** gRPC status codes this reader answers with. */
-const RESOURCE_EXHAUSTED = 8;
-const UNIMPLEMENTED = 12;
-const INTERNAL = 13;
-
-function failure(code: number, details: string): GrpcFailure {
-  return { code, details, trailers: {} };
-}
-
 /**
  * Reads the one length-prefixed message of a unary call from its request body, as the DATA frames bring
  * it: refuses a message over the size limit as soon as its prefix says so, and a body with more than one
@@ -39,8 +30,8 @@ export class UnaryRequestReader {
     if (this.#declared === undefined) {
       this.#declared = this.#body().readUInt32BE(1);
       if (this.#declared > this.#maxMessageBytes) {
-        return failure(
-          RESOURCE_EXHAUSTED,
+        return protocolFailure(
+          'RESOURCE_EXHAUSTED',
           `Received message larger than max (${this.#declared} vs ${this.#maxMessageBytes})`,
         );
       }
@@ -62,19 +53,22 @@ export class UnaryRequestReader {
     // the `identity` encoding a compressed flag changes nothing.
     if (body[0] !== 1 || encoding === 'identity') return message;
     if (encoding !== 'gzip' && encoding !== 'deflate') {
-      return failure(UNIMPLEMENTED, `Received message compressed with unsupported encoding "${encoding}"`);
+      return protocolFailure(
+        'UNIMPLEMENTED',
+        `Received message compressed with unsupported encoding "${encoding}"`,
+      );
     }
     return new Promise((resolve) => {
       const inflated = (error: Error | null, result: Buffer): void => {
         if (error === null) resolve(result);
         else if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
           resolve(
-            failure(
-              RESOURCE_EXHAUSTED,
+            protocolFailure(
+              'RESOURCE_EXHAUSTED',
               `Received message that decompresses to a size larger than ${this.#maxMessageBytes}`,
             ),
           );
-        } else resolve(failure(INTERNAL, 'Failed to decompress message'));
+        } else resolve(protocolFailure('INTERNAL', 'Failed to decompress message'));
       };
       const options = { maxOutputLength: this.#maxMessageBytes };
       if (encoding === 'gzip') gunzip(message, options, inflated);
@@ -92,13 +86,16 @@ export class UnaryRequestReader {
   }
 
   #secondMessage(): GrpcFailure {
-    return failure(
-      UNIMPLEMENTED,
+    return protocolFailure(
+      'UNIMPLEMENTED',
       `Received a second request message for server streaming method ${this.#path}`,
     );
   }
 
   #noMessage(): GrpcFailure {
-    return failure(UNIMPLEMENTED, `Received no request message for server streaming method ${this.#path}`);
+    return protocolFailure(
+      'UNIMPLEMENTED',
+      `Received no request message for server streaming method ${this.#path}`,
+    );
   }
 }
