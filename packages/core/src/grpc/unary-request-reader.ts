@@ -3,6 +3,7 @@ import { protocolFailure, type GrpcFailure } from './grpc-status.js';
 
 /** gRPC's length prefix: a compressed flag byte, then the message length as 4 bytes big-endian. */
 const PREFIX_BYTES = 5;
+
 /**
  * Reads the one length-prefixed message of a unary call from its request body, as the DATA frames bring
  * it: refuses a message over the size limit as soon as its prefix says so, and a body with more than one
