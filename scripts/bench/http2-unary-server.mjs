@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A measuring stick, not a server to serve with: KMS v2 Encrypt and Decrypt as unary gRPC calls answered
-// by node:http2 directly, with no gRPC library: the 5-byte message prefix read and written by hand and the
-// messages coded by Trousseau's own codecs. It does the baseline's work (AES-256-GCM, bare-answers.mjs),
+// by node:http2 directly, with no gRPC library: the 5-byte message prefix read by hand and written, and the
+// messages coded, by Trousseau's own code (grpc-message-frame.js, kms-codecs.js). It does the baseline's work (AES-256-GCM, bare-answers.mjs),
 // or with `at-once` answers fixed bytes as grpc-leg-server.mjs does. Set beside the bare grpc-js baseline,
 // it shows what grpc-js's server costs per call and in memory, and so what a Trousseau front-end on
 // node:http2 could save.
@@ -11,12 +11,11 @@
 // Usage: node http2-unary-server.mjs SOCKET [at-once]
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:http2';
+import { GRPC_PREFIX_BYTES, frameMessage } from '../../packages/core/dist/src/grpc/grpc-message-frame.js';
 import { V2_CODECS } from '../../packages/core/dist/src/grpc/kms-codecs.js';
 import { aesGcm, FIXED_ANSWERS } from './bare-answers.mjs';
 
 const [socket, mode] = process.argv.slice(2);
-/** gRPC's length-prefixed message: a compressed flag byte and a 4-byte big-endian length. */
-const PREFIX_BYTES = 5;
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };
 const OK = { 'grpc-status': '0' };
 const CANNOT_DECRYPT = { 'grpc-status': '3', 'grpc-message': 'cannot decrypt' };
@@ -54,11 +53,9 @@ function answer(stream, method, chunks) {
   else {
     try {
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      const message = method(body.subarray(PREFIX_BYTES, PREFIX_BYTES + body.readUInt32BE(1)));
-      frame = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(message.length, 1);
-      message.copy(frame, PREFIX_BYTES);
+      frame = frameMessage(
+        method(body.subarray(GRPC_PREFIX_BYTES, GRPC_PREFIX_BYTES + body.readUInt32BE(1))),
+      );
     } catch {
       trailers = CANNOT_DECRYPT;
     }

@@ -8,6 +8,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { frameMessage } from './grpc-message-frame.js';
 import { deadlineOf } from './grpc-timeout.js';
 import { protocolFailure, type GrpcFailure } from './grpc-status.js';
 import { UnaryRequestReader } from './unary-request-reader.js';
@@ -27,8 +28,6 @@ const UNSUPPORTED_MEDIA_TYPE: OutgoingHttpHeaders = {
 };
 const RESPOND_WITH_TRAILERS = { waitForTrailers: true } as const;
 const END_STREAM = { endStream: true } as const;
-/** gRPC's length prefix: the compressed flag (0: the answer is never compressed) and a 4-byte length. */
-const PREFIX_BYTES = 5;
 
 /** One call as its handler sees it. */
 export interface UnaryCall {
@@ -108,10 +107,7 @@ class StreamCall implements UnaryCall {
       respondWithFailure(stream, failure ?? protocolFailure('INTERNAL', 'no response'));
       return;
     }
-    const frame = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, PREFIX_BYTES);
+    const frame = frameMessage(message);
     try {
       stream.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
       stream.on('wantTrailers', sendOkTrailers);

@@ -1,8 +1,6 @@
 import { gunzip, inflate } from 'node:zlib';
+import { GRPC_PREFIX_BYTES } from './grpc-message-frame.js';
 import { protocolFailure, type GrpcFailure } from './grpc-status.js';
-
-/** gRPC's length prefix: a compressed flag byte, then the message length as 4 bytes big-endian. */
-const PREFIX_BYTES = 5;
 
 /**
  * Reads the one length-prefixed message of a unary call from its request body, as the DATA frames bring
@@ -27,7 +25,7 @@ export class UnaryRequestReader {
   push(chunk: Buffer): GrpcFailure | undefined {
     this.#chunks.push(chunk);
     this.#received += chunk.length;
-    if (this.#received < PREFIX_BYTES) return undefined;
+    if (this.#received < GRPC_PREFIX_BYTES) return undefined;
     if (this.#declared === undefined) {
       this.#declared = this.#body().readUInt32BE(1);
       if (this.#declared > this.#maxMessageBytes) {
@@ -37,7 +35,7 @@ export class UnaryRequestReader {
         );
       }
     }
-    if (this.#received > PREFIX_BYTES + this.#declared) return this.#secondMessage();
+    if (this.#received > GRPC_PREFIX_BYTES + this.#declared) return this.#secondMessage();
     return undefined;
   }
 
@@ -47,9 +45,9 @@ export class UnaryRequestReader {
    */
   finish(encoding: string): Buffer | GrpcFailure | Promise<Buffer | GrpcFailure> {
     const declared = this.#declared;
-    if (declared === undefined || this.#received < PREFIX_BYTES + declared) return this.#noMessage();
+    if (declared === undefined || this.#received < GRPC_PREFIX_BYTES + declared) return this.#noMessage();
     const body = this.#body();
-    const message = body.subarray(PREFIX_BYTES, PREFIX_BYTES + declared);
+    const message = body.subarray(GRPC_PREFIX_BYTES, GRPC_PREFIX_BYTES + declared);
     // Only a flag of 1 means compressed (any other value is read as 0, as grpc-js reads it), and with
     // the `identity` encoding a compressed flag changes nothing.
     if (body[0] !== 1 || encoding === 'identity') return message;
