@@ -22,8 +22,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const rounds = Number(args[args.indexOf('--rounds') + 1] || 0) || 9;
 /**
  * Rounds of the lone Vault call: each runs 14 rows at one caller from Go, whose warm-up (2000 calls) takes
- * about as long as the row, so a round costs about a minute and three quarters. Its per-round differences move less
- * than the 64-caller ratios.
+ * about as long as the row, so a round costs about a minute and three quarters. Its per-round differences
+ * move less than the 64-caller ratios.
  */
 const LONE_CALL_ROUNDS = Math.min(rounds, 5);
 /** Issue 12's load: 64 callers, as many as kube-apiservers of a large cluster hold in flight. */

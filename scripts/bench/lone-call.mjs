@@ -5,10 +5,11 @@
 // the hop any plugin process adds), and `trousseau serve` with Vault, batching off and on. Each round's
 // p50 is compared within the round; the medians over the rounds are reported, with their range. The calls
 // are made from Go (scripts/bench/load-go.mjs): grpc-go, as kube-apiserver calls, and Go's net/http for the
-// emulator alone, so that no row's p50 holds a Node client's own event loop. Two more targets split the
+// emulator alone, so that no row's p50 holds a Node client's own event loop. Three more targets split the
 // hop (the floor over the emulator alone): the gRPC leg alone (a grpc-js server answering at once, and the
-// same answered by node:http2 without grpc-js) and the floor with a minimal HTTP client instead of node:http. Every server's CPU per call is read over the same
-// windows, so Trousseau's own share shows in CPU as well as in latency.
+// same answered by node:http2 without grpc-js) and the floor with a minimal HTTP client instead of
+// node:http. Every server's CPU per call is read over the same windows, so Trousseau's own share shows in
+// CPU as well as in latency.
 import { median } from './measure.mjs';
 import { runLoad } from './run-load.mjs';
 
@@ -74,46 +75,46 @@ export async function measureLoneCall({
     }
     const sampleOf = (round, op, name) =>
       samples.find((s) => s.round === round && s.op === op && s.target === name);
-    const p50Of = (round, op, name) => sampleOf(round, op, name).p50;
-    const cpuOf = (round, op, name) => sampleOf(round, op, name).cpu;
     const each = (op, figure) => Array.from({ length: rounds }, (_, round) => figure(round, op));
+    // A target's median over the rounds, and one target's figure less another's, taken within each round.
+    const medianOf = (field, op, target) => median(each(op, (r) => sampleOf(r, op, target.name)[field]));
+    const over = (field, op, target, base) =>
+      spread(each(op, (r) => sampleOf(r, op, target.name)[field] - sampleOf(r, op, base.name)[field]));
     const rows = [];
     for (const op of ['encrypt', 'decrypt']) {
       for (const scenario of trousseau) {
         rows.push({
           target: scenario.name,
           op,
-          aloneP50: median(each(op, (r) => p50Of(r, op, alone.name))),
-          floorP50: median(each(op, (r) => p50Of(r, op, floor.name))),
-          trousseauP50: median(each(op, (r) => p50Of(r, op, scenario.name))),
-          overAlone: spread(each(op, (r) => p50Of(r, op, scenario.name) - p50Of(r, op, alone.name))),
-          overFloor: spread(each(op, (r) => p50Of(r, op, scenario.name) - p50Of(r, op, floor.name))),
-          hop: spread(each(op, (r) => p50Of(r, op, floor.name) - p50Of(r, op, alone.name))),
-          floorCpu: median(each(op, (r) => cpuOf(r, op, floor.name))),
-          trousseauCpu: median(each(op, (r) => cpuOf(r, op, scenario.name))),
-          cpuOverFloor: spread(each(op, (r) => cpuOf(r, op, scenario.name) - cpuOf(r, op, floor.name))),
+          aloneP50: medianOf('p50', op, alone),
+          floorP50: medianOf('p50', op, floor),
+          trousseauP50: medianOf('p50', op, scenario),
+          overAlone: over('p50', op, scenario, alone),
+          overFloor: over('p50', op, scenario, floor),
+          hop: over('p50', op, floor, alone),
+          floorCpu: medianOf('cpu', op, floor),
+          trousseauCpu: medianOf('cpu', op, scenario),
+          cpuOverFloor: over('cpu', op, scenario, floor),
         });
       }
     }
     const hop = ['encrypt', 'decrypt'].map((op) => ({
       op,
-      aloneP50: median(each(op, (r) => p50Of(r, op, alone.name))),
-      grpcLegP50: median(each(op, (r) => p50Of(r, op, grpcLeg.name))),
-      http2LegP50: median(each(op, (r) => p50Of(r, op, http2Leg.name))),
-      grpcJsOverHttp2: spread(each(op, (r) => p50Of(r, op, grpcLeg.name) - p50Of(r, op, http2Leg.name))),
-      minimalFloorP50: median(each(op, (r) => p50Of(r, op, minimalFloor.name))),
-      floorP50: median(each(op, (r) => p50Of(r, op, floor.name))),
-      nodeHttpOverMinimal: spread(
-        each(op, (r) => p50Of(r, op, floor.name) - p50Of(r, op, minimalFloor.name)),
-      ),
+      aloneP50: medianOf('p50', op, alone),
+      grpcLegP50: medianOf('p50', op, grpcLeg),
+      http2LegP50: medianOf('p50', op, http2Leg),
+      grpcJsOverHttp2: over('p50', op, grpcLeg, http2Leg),
+      minimalFloorP50: medianOf('p50', op, minimalFloor),
+      floorP50: medianOf('p50', op, floor),
+      nodeHttpOverMinimal: over('p50', op, floor, minimalFloor),
       cpu: {
-        grpcLeg: median(each(op, (r) => cpuOf(r, op, grpcLeg.name))),
-        http2Leg: median(each(op, (r) => cpuOf(r, op, http2Leg.name))),
-        minimalFloor: median(each(op, (r) => cpuOf(r, op, minimalFloor.name))),
-        floor: median(each(op, (r) => cpuOf(r, op, floor.name))),
+        grpcLeg: medianOf('cpu', op, grpcLeg),
+        http2Leg: medianOf('cpu', op, http2Leg),
+        minimalFloor: medianOf('cpu', op, minimalFloor),
+        floor: medianOf('cpu', op, floor),
         trousseau: trousseau.map((scenario) => ({
           target: scenario.name,
-          cpu: median(each(op, (r) => cpuOf(r, op, scenario.name))),
+          cpu: medianOf('cpu', op, scenario),
         })),
       },
     }));

@@ -223,9 +223,9 @@ export const scenarios = [
 
 /**
  * The parts of the hop, measured beside the lone Vault call only: the gRPC leg alone (a bare grpc-js server
- * answering at once, and the same on node:http2 without grpc-js) and the floor with the least HTTP client instead of node:http (both against the 0 ms
- * emulator), so that the floor's cost over the emulator alone splits into what grpc-js costs, what node:http
- * costs, and the rest.
+ * answering at once, and the same on node:http2 without grpc-js) and the floor with the least HTTP client
+ * instead of node:http (against the 0 ms emulator), so that the floor's cost over the emulator alone splits
+ * into what grpc-js costs, what node:http costs, and the rest.
  */
 export const hopParts = {
   grpcLeg: {
