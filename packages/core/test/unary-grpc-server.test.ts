@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { UnaryGrpcServer, type ServedMethod, type UnaryCall } from '../src/grpc/unary-grpc-server.js';
+import type { ServedMethod, UnaryCall } from '../src/grpc/stream-call.js';
+import { UnaryGrpcServer } from '../src/grpc/unary-grpc-server.js';
 
 // The unary gRPC server on node:http2, against two real clients: grpc-js (as the CLI and every Node caller
 // call) for whole calls, deadlines and cancellation, and Node's own HTTP/2 client for the bodies and
@@ -212,7 +213,11 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
     const answer = await raw(grpcHeaders, framed(Buffer.from('x')));
     assert.equal(answer.headers[':status'], 200);
     assert.equal(answer.headers['content-type'], 'application/grpc+proto');
-    assert.equal(answer.headers['grpc-encoding'], undefined, 'not compressed, and not said');
+    assert.deepEqual(
+      Object.keys(answer.headers).sort(),
+      [':status', 'content-type'],
+      'no grpc-encoding (not compressed, and not said) and no date: nothing a caller reads',
+    );
     assert.deepEqual(answer.body, framed(Buffer.from('echo:x')));
     assert.equal(answer.trailers['grpc-status'], '0');
     assert.equal(answer.trailers['grpc-message'], 'OK');
@@ -223,6 +228,7 @@ describe('UnaryGrpcServer', { timeout: 30_000 }, () => {
     assert.equal(notGrpc.headers[':status'], 415);
     const unknown = await raw({ ...grpcHeaders, ':path': '/test.Service/Nope' }, framed(Buffer.from('x')));
     assert.equal(unknown.headers['grpc-status'], String(GrpcStatus.UNIMPLEMENTED));
+    assert.equal(unknown.headers.date, undefined, 'a trailers-only answer carries no date either');
     assert.equal(
       unknown.headers['grpc-message'],
       'The%20server%20does%20not%20implement%20the%20method%20/test.Service/Nope',

@@ -11,7 +11,7 @@ import {
   type V1VersionRequest,
   type V1VersionResponse,
 } from './messages.js';
-import type { ServedMethod } from './unary-grpc-server.js';
+import type { ServedMethod } from './stream-call.js';
 import { unaryHandler, type HandlerDeps } from './unary-handler.js';
 
 const API_VERSION = 'v1beta1';

@@ -9,7 +9,7 @@ import {
   type V2EncryptResponse,
   type V2StatusResponse,
 } from './messages.js';
-import type { ServedMethod } from './unary-grpc-server.js';
+import type { ServedMethod } from './stream-call.js';
 import { unaryHandler, type HandlerDeps } from './unary-handler.js';
 
 const SERVICE = '/v2.KeyManagementService';

@@ -8,42 +8,14 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { frameMessage } from './grpc-message-frame.js';
 import { deadlineOf } from './grpc-timeout.js';
 import { protocolFailure, type GrpcFailure } from './grpc-status.js';
+import { END_STREAM, respondWithFailure, StreamCall, type ServedMethod } from './stream-call.js';
 import { UnaryRequestReader } from './unary-request-reader.js';
 
-/**
- * The response headers: what gRPC requires and no more. A grpc-js server adds `grpc-encoding: identity`
- * and `grpc-accept-encoding`, which no caller needs (an answer without `grpc-encoding` is not compressed,
- * and a grpc-go server, k8s.io/kms's, sends neither); each header is work on every call.
- */
-const RESPONSE_HEADERS: OutgoingHttpHeaders = {
-  [http2Constants.HTTP2_HEADER_STATUS]: 200,
-  [http2Constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
-};
-const OK_TRAILERS: OutgoingHttpHeaders = { 'grpc-status': '0', 'grpc-message': 'OK' };
 const UNSUPPORTED_MEDIA_TYPE: OutgoingHttpHeaders = {
   [http2Constants.HTTP2_HEADER_STATUS]: http2Constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE,
 };
-const RESPOND_WITH_TRAILERS = { waitForTrailers: true } as const;
-const END_STREAM = { endStream: true } as const;
-
-/** One call as its handler sees it. */
-export interface UnaryCall {
-  /** Epoch ms by which the caller wants the answer (its `grpc-timeout`); `Infinity` for none. */
-  readonly deadline: number;
-  /**
-   * Called once when the call ends before it was answered: the caller went away (RST_STREAM, a closed
-   * connection) or the server stopped it.
-   */
-  onCancel: (() => void) | undefined;
-  /** Answers the call: a failure, or the encoded response message. Only the first answer counts. */
-  respond(failure: GrpcFailure | null, message?: Buffer): void;
-}
-
-/** A unary method: given the request message's bytes, it answers through the call. */
-export type ServedMethod = (message: Buffer, call: UnaryCall) => void;
 
 interface UnaryGrpcServerOptions {
   /** The unary methods served, by path (`/package.Service/Method`). */
@@ -62,127 +34,37 @@ interface SessionState {
   readonly idleTimer: NodeJS.Timeout;
 }
 
-function grpcMessage(details: string): string {
-  // As grpc-js sends it (and grpc-go reads it): percent-encoded, so any text fits in a header. Through
-  // UTF-8 and back first: a lone surrogate (half of a character cut off) becomes U+FFFD instead of making
-  // encodeURI throw, which would leave the call unanswered.
-  return encodeURI(Buffer.from(details, 'utf8').toString('utf8'));
-}
-
-/** One call on its HTTP/2 stream: answers once, and tells the handler if the caller goes away first. */
-class StreamCall implements UnaryCall {
-  readonly deadline: number;
-  onCancel: (() => void) | undefined = undefined;
-  readonly #stream: ServerHttp2Stream;
-  #answered = false;
-  /** Answers DEADLINE_EXCEEDED if the call is still waiting for its request when its deadline passes. */
-  #deadlineTimer: NodeJS.Timeout | undefined;
-
-  constructor(stream: ServerHttp2Stream, deadline: number) {
-    this.#stream = stream;
-    this.deadline = deadline;
-    if (Number.isFinite(deadline)) {
-      this.#deadlineTimer = setTimeout(expireWaiting, Math.max(0, deadline - Date.now()), this);
-    }
-  }
-
-  /** Whether the call has been answered, or cancelled. */
-  get settled(): boolean {
-    return this.#answered;
-  }
-
-  /** The method runs: from here on its request context keeps the deadline. */
-  started(): void {
-    clearTimeout(this.#deadlineTimer);
-  }
-
-  respond(failure: GrpcFailure | null, message?: Buffer): void {
-    if (this.#answered) return;
-    this.#answered = true;
-    clearTimeout(this.#deadlineTimer);
-    this.onCancel = undefined;
-    const stream = this.#stream;
-    if (stream.destroyed || stream.closed) return;
-    if (failure !== null || message === undefined) {
-      respondWithFailure(stream, failure ?? protocolFailure('INTERNAL', 'no response'));
-      return;
-    }
-    const frame = frameMessage(message);
-    try {
-      stream.respond(RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
-      stream.on('wantTrailers', sendOkTrailers);
-      stream.end(frame);
-    } catch {
-      closeBroken(stream);
-    }
-  }
-
-  /** The stream closed: a call not answered by then was cancelled. */
-  closed(): void {
-    clearTimeout(this.#deadlineTimer);
-    if (this.#answered) return;
-    this.#answered = true;
-    const onCancel = this.onCancel;
-    this.onCancel = undefined;
-    onCancel?.();
-  }
-}
-
-/** The trailers of a call answered with its message ('wantTrailers' of its stream: `this` is the stream). */
-function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
-}
-
-function expireWaiting(call: StreamCall): void {
-  // grpc-js's own answer, when a call's deadline passes before its method has run.
-  call.respond(protocolFailure('DEADLINE_EXCEEDED', 'Deadline exceeded'));
-}
-
 /**
- * A stream the answer could not be written to: closed already (nothing to do), or refused by Node (reset
- * with INTERNAL_ERROR, which a gRPC client reports as INTERNAL): never left open without an answer.
+ * What a stream's listeners reach its call and its connection's state by. The listeners are functions
+ * shared by every stream (`this` is the stream), not closures made per call: a closed stream, which node
+ * keeps until the next full collection, then points to nothing of the call's once its 'close' has run.
  */
-function closeBroken(stream: ServerHttp2Stream): void {
-  if (!stream.destroyed && !stream.closed) stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+const CALL = Symbol('unary call');
+const SESSION_STATE = Symbol('session state');
+
+interface CallStream extends ServerHttp2Stream {
+  [CALL]?: StreamCall | undefined;
+  [SESSION_STATE]?: SessionState | undefined;
+}
+
+function onCallData(this: CallStream, chunk: Buffer): void {
+  this[CALL]?.received(chunk);
+}
+
+function onCallEnd(this: CallStream): void {
+  this[CALL]?.ended();
+}
+
+function onStreamClose(this: CallStream): void {
+  const call = this[CALL];
+  this[CALL] = undefined;
+  call?.closed();
+  const state = this[SESSION_STATE];
+  if (state !== undefined && --state.active === 0) state.idleTimer.refresh();
 }
 
 function ignore(): void {
   // An event whose consequence arrives by another one ('close').
-}
-
-/** Runs a method on the call's message, or answers the call with why there is none. */
-function run(method: ServedMethod, message: Buffer | GrpcFailure, call: StreamCall): void {
-  // Cancelled while its message was being read or inflated: there is no one to do the work for.
-  if (call.settled) return;
-  if (!Buffer.isBuffer(message)) {
-    call.respond(message);
-    return;
-  }
-  call.started();
-  try {
-    method(message, call);
-  } catch {
-    // As grpc-js answers a handler that throws: the call fails, the server goes on.
-    call.respond(protocolFailure('UNKNOWN', 'Unknown error'));
-  }
-}
-
-/** A failure as a trailers-only response: the status in the one header block that ends the stream. */
-function respondWithFailure(stream: ServerHttp2Stream, failure: GrpcFailure): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  try {
-    stream.respond(
-      {
-        ...RESPONSE_HEADERS,
-        'grpc-status': String(failure.code),
-        'grpc-message': grpcMessage(failure.details),
-        ...failure.trailers,
-      },
-      END_STREAM,
-    );
-  } catch {
-    closeBroken(stream);
-  }
 }
 
 /**
@@ -267,27 +149,22 @@ export class UnaryGrpcServer {
     session.close();
   }
 
-  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  #onStream(served: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const stream: CallStream = served;
     // Every stream error also closes the stream, which is where the call learns of it.
     stream.on('error', ignore);
     const state = this.#sessions.get(stream.session as Http2Session);
     if (state !== undefined) state.active++;
+    stream[SESSION_STATE] = state;
+    stream.on('close', onStreamClose);
     const contentType = headers[http2Constants.HTTP2_HEADER_CONTENT_TYPE];
-    const pathHeader = headers[http2Constants.HTTP2_HEADER_PATH];
-    const path = typeof pathHeader === 'string' ? pathHeader : '';
-    const method = this.#methods.get(path);
-    const timeout = headers['grpc-timeout'];
-    const deadline = deadlineOf(timeout, Date.now());
-    const call =
-      method === undefined || deadline === undefined ? undefined : new StreamCall(stream, deadline);
-    stream.on('close', () => {
-      call?.closed();
-      if (state !== undefined && --state.active === 0) state.idleTimer.refresh();
-    });
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
       stream.respond(UNSUPPORTED_MEDIA_TYPE, END_STREAM);
       return;
     }
+    const pathHeader = headers[http2Constants.HTTP2_HEADER_PATH];
+    const path = typeof pathHeader === 'string' ? pathHeader : '';
+    const method = this.#methods.get(path);
     if (method === undefined) {
       this.#refuse(
         stream,
@@ -295,26 +172,22 @@ export class UnaryGrpcServer {
       );
       return;
     }
-    if (call === undefined) {
+    const timeout = headers['grpc-timeout'];
+    const deadline = deadlineOf(timeout, Date.now());
+    if (deadline === undefined) {
       this.#refuse(stream, protocolFailure('INTERNAL', `Invalid grpc-timeout value "${String(timeout)}"`));
       return;
     }
     const encoding = headers['grpc-encoding'];
-    const reader = new UnaryRequestReader(path, this.#maxReceiveMessageBytes);
-    let refused = false;
-    stream.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      const failure = reader.push(chunk);
-      if (failure === undefined) return;
-      refused = true;
-      call.respond(failure);
-    });
-    stream.on('end', () => {
-      if (refused) return;
-      const message = reader.finish(typeof encoding === 'string' ? encoding : 'identity');
-      if (message instanceof Promise) void message.then((inflated) => run(method, inflated, call));
-      else run(method, message, call);
-    });
+    stream[CALL] = new StreamCall(
+      stream,
+      method,
+      new UnaryRequestReader(path, this.#maxReceiveMessageBytes),
+      typeof encoding === 'string' ? encoding : 'identity',
+      deadline,
+    );
+    stream.on('data', onCallData);
+    stream.on('end', onCallEnd);
   }
 
   /** Answers a call that will not run with its status, and reads (and drops) whatever else it sends. */

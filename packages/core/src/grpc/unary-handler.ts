@@ -9,7 +9,7 @@ import { createRequestScope, type RequestScope } from '../request-context.js';
 import { toServiceError } from './grpc-status.js';
 import type { MessageCodec } from './message-codec.js';
 import { decodeTolerantly, isUndecodable } from './request-decoding.js';
-import type { ServedMethod } from './unary-grpc-server.js';
+import type { ServedMethod } from './stream-call.js';
 
 export interface HandlerDeps {
   readonly logger: Logger;
