@@ -91,9 +91,7 @@ export class StreamCall implements UnaryCall {
   /** A chunk of the request body: refused at once if the body can no longer be one acceptable message. */
   received(chunk: Buffer): void {
     const failure = this.#reader?.push(chunk);
-    if (failure === undefined) return;
-    this.#reader = undefined;
-    this.respond(failure);
+    if (failure !== undefined) this.respond(failure);
   }
 
   /** The request body has ended: the method runs on its message (inflated first if it came compressed). */
@@ -110,6 +108,8 @@ export class StreamCall implements UnaryCall {
     if (this.#answered) return;
     this.#answered = true;
     this.#stopDeadlineTimer();
+    // Answered before its request was read (refused, or past its deadline): the rest is not read.
+    this.#reader = undefined;
     this.onCancel = undefined;
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) return;

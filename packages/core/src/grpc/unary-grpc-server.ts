@@ -56,11 +56,12 @@ function onCallEnd(this: CallStream): void {
 }
 
 function onStreamClose(this: CallStream): void {
+  // The connection's count first: a cancellation that throws must not keep the connection from idling.
+  const state = this[SESSION_STATE];
+  if (state !== undefined && --state.active === 0) state.idleTimer.refresh();
   const call = this[CALL];
   this[CALL] = undefined;
   call?.closed();
-  const state = this[SESSION_STATE];
-  if (state !== undefined && --state.active === 0) state.idleTimer.refresh();
 }
 
 function ignore(): void {
