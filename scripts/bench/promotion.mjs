@@ -3,41 +3,27 @@
 // (or that something promoted still points to) and are then freed only by a full collection. It decides
 // how fast the young generation grows to its maximum, and with it most of a server's RSS under load
 // (docs/benchmarks.md, "What a closed stream keeps"). Not part of `pnpm bench`: a tool for looking.
-// Each server runs under `node --trace-gc-nvp`, its trace in a file, and gets SECONDS of the rpc at 64
-// callers (scripts/bench/load.mjs); the scavenges of that window are summed.
+// Each server, started as `pnpm bench` starts it (scenarios.mjs), runs under `node --trace-gc-nvp` and
+// gets SECONDS of the rpc at 64 callers (scripts/bench/load.mjs); the scavenges of that window are summed.
 // Usage: node scripts/bench/promotion.mjs baseline|trousseau|reference encrypt|decrypt [SECONDS]
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoad } from './run-load.mjs';
+import { http2Reference, scenarios } from './scenarios.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const [which, op = 'decrypt', secondsText = '6'] = process.argv.slice(2);
 const seconds = Number(secondsText);
-const dir = mkdtempSync(join(tmpdir(), 'trousseau-promotion-'));
-const socket = join(dir, 'kms.sock');
-
-function serverArgs() {
-  if (which === 'baseline') return [join(root, 'scripts/bench/bare-server.mjs'), socket];
-  if (which === 'reference') return [join(root, 'scripts/bench/http2-unary-server.mjs'), socket];
-  if (which !== 'trousseau')
-    throw new Error('usage: promotion.mjs baseline|trousseau|reference OP [SECONDS]');
-  const config = join(dir, 'config.json');
-  const keyFile = join(dir, 'keys.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      version: 1,
-      socket: { path: socket },
-      logging: { level: 'warn' },
-      providers: [{ name: 'local', type: 'local', config: { keyFile, createIfMissing: true } }],
-    }),
-  );
-  return [join(root, 'packages/server/dist/bundle/trousseau.cjs'), 'serve', '--config', config];
-}
+/** The servers, as `pnpm bench` starts them. */
+const servers = {
+  baseline: scenarios.find((scenario) => scenario.name.endsWith('(baseline)')),
+  trousseau: scenarios.find((scenario) => scenario.name === 'trousseau + local'),
+  reference: http2Reference,
+};
+const server = servers[which];
+if (server === undefined) throw new Error('usage: promotion.mjs baseline|trousseau|reference OP [SECONDS]');
 
 /** The scavenges' lines of a `--trace-gc-nvp` trace, each as its name=value pairs. */
 function scavenges(text) {
@@ -54,16 +40,12 @@ function scavenges(text) {
     );
 }
 
-const trace = join(dir, 'gc-trace.log');
-const server = spawn(process.execPath, ['--trace-gc-nvp', ...serverArgs()], {
-  cwd: root,
-  stdio: ['ignore', openSync(trace, 'w'), 'inherit'],
-});
+const dir = await mkdtemp(join(tmpdir(), 'trousseau-promotion-'));
+const target = await server.start({ dir, root, nodeArgs: ['--trace-gc-nvp'] });
 try {
-  while (!existsSync(socket)) await sleep(20);
-  const before = scavenges(readFileSync(trace, 'utf8')).length;
-  const load = await runLoad(root, { socket, pid: server.pid }, op, 64, seconds, 'localhost');
-  const window = scavenges(readFileSync(trace, 'utf8')).slice(before);
+  const before = scavenges(target.output()).length;
+  const load = await runLoad(root, target, op, 64, seconds, 'localhost');
+  const window = scavenges(target.output()).slice(before);
   const calls = load.opsPerSec * seconds;
   const sum = (field) => window.reduce((total, gc) => total + Number(gc[field] ?? 0), 0);
   console.log(
@@ -80,6 +62,6 @@ try {
     }),
   );
 } finally {
-  server.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
+  await target.stop();
+  await rm(dir, { recursive: true, force: true });
 }

@@ -1,4 +1,7 @@
 // The benchmark scenarios: each starts a server on a unix socket in `dir` and returns {socket, stop}.
+// A context's `nodeArgs`, if any, go to the node of Trousseau's and the bare servers' processes (as
+// scripts/bench/promotion.mjs runs them under `--trace-gc-nvp`); those servers also return `output()`,
+// all they have printed so far.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,14 +9,14 @@ import { startAwsKmsForProvider } from '@trousseau/testing/awskms';
 import { startAzureKeyVaultForProvider } from '@trousseau/testing/azure';
 import { startVaultEmulator } from '@trousseau/testing/vault';
 
-/** Starts a process and resolves when its output contains `ready`. */
-export function startProcess(args, ready, options = {}) {
+/** Starts a process; resolves when its output contains `ready`, with the child and its output so far. */
+function startProcess(args, ready, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     let output = '';
     const onData = (chunk) => {
       output += chunk;
-      if (output.includes(ready)) resolve(child);
+      if (output.includes(ready)) resolve({ child, output: () => output });
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -31,15 +34,16 @@ function stopper(child) {
 }
 
 /** Runs `trousseau serve` with the given config object (providers etc.) on a fresh socket. */
-export async function startTrousseau({ dir, root }, name, config, env = {}) {
+export async function startTrousseau({ dir, root, nodeArgs = [] }, name, config, env = {}) {
   const socket = join(dir, `${name}.sock`);
   const file = join(dir, `${name}.json`);
   await writeFile(
     file,
     JSON.stringify({ version: 1, socket: { path: socket }, logging: { level: 'warn' }, ...config }),
   );
-  const child = await startProcess(
+  const { child, output } = await startProcess(
     [
+      ...nodeArgs,
       join(root, 'packages/server/dist/bundle/trousseau.cjs'),
       'serve',
       '--config',
@@ -50,7 +54,7 @@ export async function startTrousseau({ dir, root }, name, config, env = {}) {
     'trousseau is serving',
     { cwd: root, env: { ...process.env, ...env } },
   );
-  return { socket, pid: child.pid, stop: stopper(child) };
+  return { socket, pid: child.pid, stop: stopper(child), output };
 }
 
 /** The embedded default's provider: AES-256-GCM with a key ring file in the bench directory. */
@@ -67,14 +71,14 @@ function localProviderConfig(context) {
 }
 
 /** Starts one of the bench's bare servers (`scripts/bench/SCRIPT SOCKET ...args`) on a socket in `dir`. */
-async function startBareServer({ dir, root }, script, socketName, args = []) {
+async function startBareServer({ dir, root, nodeArgs = [] }, script, socketName, args = []) {
   const socket = join(dir, socketName);
-  const child = await startProcess(
-    [join(root, 'scripts/bench', script), socket, ...args],
+  const { child, output } = await startProcess(
+    [...nodeArgs, join(root, 'scripts/bench', script), socket, ...args],
     'bare server listening',
     { cwd: root },
   );
-  return { socket, pid: child.pid, stop: stopper(child) };
+  return { socket, pid: child.pid, stop: stopper(child), output };
 }
 
 /**
