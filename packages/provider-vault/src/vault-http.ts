@@ -1,18 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { isAbsolute, resolve } from 'node:path';
-import type { Socket } from 'node:net';
-import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { TrousseauError } from '@trousseau/core';
 import nodeVault from 'node-vault';
 import type { VaultTlsOptions } from './options.js';
+import { VaultConnections, type VaultTlsSettings } from './vault-connections.js';
 import {
   BAD_RESPONSE,
+  MAX_BODY_BYTES,
   REDIRECT_REFUSED,
   vaultTransport,
   VaultTransportError,
-  type TransportAgents,
 } from './vault-transport.js';
 
 /**
@@ -166,29 +164,20 @@ async function readTlsFile(
   }
 }
 
-const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 64, maxFreeSockets: 16 };
-
-/** The HTTPS agent for Vault: the CA, the client certificate, the name to check. */
-function httpsAgent(
+/** The TLS settings of the config, with the client certificate in use. */
+function tlsSettings(
   tls: VaultTlsOptions | undefined,
   ca: Buffer | undefined,
   client: ClientCertificate | undefined,
-): HttpsAgent {
-  return new HttpsAgent({
-    ...AGENT_OPTIONS,
-    ...(ca === undefined ? {} : { ca }),
-    ...(client === undefined ? {} : { cert: client.cert, key: client.key }),
-    ...(tls?.serverName === undefined ? {} : { servername: tls.serverName }),
+): VaultTlsSettings {
+  return {
+    ca,
+    cert: client?.cert,
+    key: client?.key,
+    serverName: tls?.serverName,
     // Verification is on unless the config turns it off explicitly; VAULT_SKIP_VERIFY is not read.
     rejectUnauthorized: tls?.insecureSkipVerify !== true,
-    ...(tls?.serverName === undefined
-      ? {}
-      : {
-          // Check Vault's certificate against serverName, not the host of the address.
-          checkServerIdentity: (_host: string, peer: PeerCertificate) =>
-            checkServerIdentity(tls.serverName ?? '', peer),
-        }),
-  });
+  };
 }
 
 interface ClientCertificate {
@@ -197,37 +186,27 @@ interface ClientCertificate {
 }
 
 /**
- * Stops using an agent whose TLS settings were replaced: its idle sockets close now, and the ones still
- * carrying a request close when it is done, instead of going back to the pool.
- */
-function retire(agent: HttpsAgent): void {
-  for (const sockets of Object.values(agent.freeSockets))
-    for (const socket of sockets ?? []) socket.destroy();
-  agent.on('free', (socket: Socket) => socket.destroy());
-}
-
-/**
- * Vault over HTTP(S) through node-vault: one client on our own transport ({@link vaultTransport}: keep-alive
- * agents, TLS settings on the HTTPS one), a token per call instead of node-vault's shared `token` field,
+ * Vault over HTTP(S) through node-vault: one client on our own transport ({@link vaultTransport} over
+ * {@link VaultConnections}: keep-alive connections, the TLS settings on the https ones), a token per call instead of node-vault's shared `token` field,
  * and failures turned into {@link VaultRequestError}. Each call is bounded by its timeout and torn down
  * when its signal aborts.
  */
 export class VaultHttp {
   readonly #client: NodeVaultClient;
-  readonly #agents: TransportAgents;
+  readonly #connections: VaultConnections;
   readonly #options: VaultHttpOptions;
   readonly #ca: Buffer | undefined;
   #clientCertificate: ClientCertificate | undefined;
 
   private constructor(
     client: NodeVaultClient,
-    agents: TransportAgents,
+    connections: VaultConnections,
     options: VaultHttpOptions,
     ca: Buffer | undefined,
     clientCertificate: ClientCertificate | undefined,
   ) {
     this.#client = client;
-    this.#agents = agents;
+    this.#connections = connections;
     this.#options = options;
     this.#ca = ca;
     this.#clientCertificate = clientCertificate;
@@ -248,17 +227,17 @@ export class VaultHttp {
     const socketPath = options.address.startsWith('unix://')
       ? options.address.slice('unix://'.length)
       : undefined;
-    const agents: TransportAgents = {
-      http: new HttpAgent(AGENT_OPTIONS),
-      https: httpsAgent(tls, ca, clientCertificate),
+    const connections = new VaultConnections({
       socketPath,
-    };
+      tls: tlsSettings(tls, ca, clientCertificate),
+      maxBodyBytes: MAX_BODY_BYTES,
+    });
     const client = (nodeVault as unknown as (config: Record<string, unknown>) => NodeVaultClient)({
       endpoint: socketPath === undefined ? options.address : 'http://localhost',
       apiVersion: 'v1',
       // Our transport instead of axios (whose follow-redirects traces request headers, the token
-      // included, under DEBUG=*); it ignores rpDefaults: the TLS settings live in the HTTPS agent.
-      'request-promise': vaultTransport(agents),
+      // included, under DEBUG=*); it ignores rpDefaults: the TLS settings live in the connections.
+      'request-promise': vaultTransport(connections),
       // node-vault traces every request body (`write %o to %s`: plaintexts, secret_ids, JWTs) through the
       // `debug` package, which DEBUG=node-vault or DEBUG=* sends to stderr: give it a tracer that drops all.
       debug: () => undefined,
@@ -269,7 +248,7 @@ export class VaultHttp {
     client.namespace = options.namespace ?? '';
     client.pathPrefix = '';
     client.endpoint = socketPath === undefined ? options.address : 'http://localhost';
-    return new VaultHttp(client, agents, options, ca, clientCertificate);
+    return new VaultHttp(client, connections, options, ca, clientCertificate);
   }
 
   /**
@@ -296,10 +275,8 @@ export class VaultHttp {
         `vault: tls.certFile and tls.keyFile do not hold a certificate and its key (being rotated?)`,
       );
     }
-    const replaced = this.#agents.https;
-    this.#agents.https = httpsAgent(tls, this.#ca, { cert, key });
+    this.#connections.replaceTls(tlsSettings(tls, this.#ca, { cert, key }));
     this.#clientCertificate = { cert, key };
-    retire(replaced);
     return true;
   }
 
@@ -330,9 +307,8 @@ export class VaultHttp {
     }
   }
 
-  /** Closes idle keep-alive sockets. */
+  /** Closes the idle keep-alive connections, and each busy one after its answer. */
   close(): void {
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
+    this.#connections.close();
   }
 }

@@ -1,17 +1,13 @@
 // node-vault's transport, replacing its default (axios, whose follow-redirects prints every request's
 // options, the X-Vault-Token header included, to stderr under DEBUG=*). It plugs into node-vault's
-// documented `request-promise` hook and speaks node:http / node:https directly: our keep-alive agents,
-// JSON in and out, a per-call timeout, an AbortSignal that tears the request down, and 307/308 redirects
-// followed only where the token may safely go. Nothing here logs, and no error it makes holds a header,
-// a body or a token.
-import {
-  request as httpRequest,
-  type Agent as HttpAgent,
-  type ClientRequest,
-  type IncomingMessage,
-} from 'node:http';
-import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import { urlToHttpOptions } from 'node:url';
+// documented `request-promise` hook and speaks HTTP/1.1 over our own keep-alive connections
+// ({@link VaultConnections}): JSON in and out, a per-call timeout, an AbortSignal that tears the request
+// down, and 307/308 redirects followed only where the token may safely go. Nothing here logs, and no
+// error it makes holds a header, a body or a token.
+import { ABORTED, Http1ExchangeError, TIMED_OUT, type Http1Request } from './http1/connection-pool.js';
+import { requestHead } from './http1/request-head.js';
+import { BODY_TOO_LARGE } from './http1/response-parser.js';
+import type { VaultConnections } from './vault-connections.js';
 
 /** What node-vault hands its transport for one request (`request-promise` options). */
 interface TransportRequest {
@@ -63,15 +59,7 @@ export const BAD_RESPONSE = 'ERR_VAULT_BAD_RESPONSE';
 /** Redirects followed at most per call (a standby pointing at the active node needs one). */
 const MAX_REDIRECTS = 2;
 /** Transit batches are large but bounded; an answer past this is not Vault's. */
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-export interface TransportAgents {
-  readonly http: HttpAgent;
-  /** Replaced when the client certificate is (each request takes the one current at its start). */
-  https: HttpsAgent;
-  /** A unix socket every request goes to (a Vault Agent or Proxy listener) instead of the URL's host. */
-  readonly socketPath?: string | undefined;
-}
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** `scheme://host` of a URL, for messages: never its path or query. */
 function originOf(url: URL): string {
@@ -86,11 +74,6 @@ function redirectRefusal(from: URL, to: URL): string | undefined {
   return undefined;
 }
 
-function networkCode(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code !== '' ? code : 'ECONNRESET';
-}
-
 function decodeBody(statusCode: number, raw: Buffer): { readonly body: unknown } | VaultTransportError {
   if (raw.length === 0) return { body: undefined };
   try {
@@ -102,15 +85,25 @@ function decodeBody(statusCode: number, raw: Buffer): { readonly body: unknown }
   }
 }
 
-/** Where one hop goes: the parts of its URL `http.request` needs, worked out once per URL. */
+/** Where one hop goes: its URL and the parts of the request line worked out once per URL. */
 interface Target {
   readonly url: URL;
-  readonly https: boolean;
-  readonly options: Readonly<ReturnType<typeof urlToHttpOptions>>;
+  /** Path and query, as the request line carries them. */
+  readonly path: string;
+  /** Basic credentials from the URL's user info, as node:http sent them; undefined without any. */
+  readonly authorization: string | undefined;
 }
 
 function targetOf(url: URL): Target {
-  return { url, https: url.protocol === 'https:', options: urlToHttpOptions(url) };
+  const userInfo =
+    url.username === '' && url.password === ''
+      ? undefined
+      : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return {
+    url,
+    path: `${url.pathname}${url.search}`,
+    authorization: userInfo === undefined ? undefined : `Basic ${Buffer.from(userInfo).toString('base64')}`,
+  };
 }
 
 /** URLs parsed at most this many at once: node-vault asks the same few paths (the key's encrypt,
@@ -124,106 +117,57 @@ interface Hop {
 }
 
 /**
- * One HTTP exchange. Settles once: with the answer, or with a {@link VaultTransportError} when the
- * network fails, `timer` fires (ETIMEDOUT) or the signal aborts (ABORT_ERR); both of the latter
- * destroy the request, so its socket is closed rather than returned to the keep-alive pool.
+ * One HTTP exchange on a pooled connection. Settles with the answer, or with a
+ * {@link VaultTransportError} when the network fails, the answer is malformed, the deadline passes
+ * (ETIMEDOUT) or the signal aborts (ABORT_ERR); in every such case the connection is destroyed rather
+ * than returned to the pool.
  */
-function exchange(
+async function exchange(
   target: Target,
   method: string,
   headers: Readonly<Record<string, string>>,
   payload: Buffer | undefined,
-  agents: TransportAgents,
+  connections: VaultConnections,
   deadline: number,
   signal: AbortSignal | undefined,
 ): Promise<Hop> {
-  return new Promise<Hop>((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
-      return;
-    }
-    let req: ClientRequest;
-    try {
-      const { protocol, hostname, port, path, auth } = target.options;
-      // One object of a fixed shape rather than a URL merged with options: the merge cost more than the
-      // rest of building the request.
-      const options = {
-        protocol,
-        hostname,
-        port,
-        path,
-        auth,
+  let request: Http1Request;
+  try {
+    request = {
+      method,
+      head: requestHead({
         method,
-        headers,
-        agent: target.https ? agents.https : agents.http,
-        socketPath: agents.socketPath,
-      };
-      req = target.https ? httpsRequest(options) : httpRequest(options);
-    } catch (error) {
-      // Node refuses to build the request (a header with a newline or a non-Latin-1 character, such
-      // as a token file with a line break inside): no value is named, only the code.
-      const code = networkCode(error);
-      reject(
-        new VaultTransportError(
-          code,
-          `request to Vault could not be built (${code}); check the token and headers`,
-        ),
-      );
-      return;
-    }
-    let settled = false;
-    // Everything below is in place before any callback can run (they are all asynchronous).
-    const timer = setTimeout(
-      () => fail(new VaultTransportError('ETIMEDOUT', 'Vault did not answer in time')),
-      Math.max(1, deadline - Date.now()),
+        path: target.path,
+        host: target.url.host,
+        headers:
+          target.authorization === undefined || headers.Authorization !== undefined
+            ? headers
+            : { ...headers, Authorization: target.authorization },
+        contentLength: payload?.length,
+      }),
+      payload,
+    };
+  } catch (error) {
+    // A header with a line break or a non-Latin-1 character (a token file with a line break inside, say):
+    // no value is named, only the code.
+    const code = error instanceof Http1ExchangeError ? error.code : 'ERR_INVALID_CHAR';
+    throw new VaultTransportError(
+      code,
+      `request to Vault could not be built (${code}); check the token and headers`,
     );
-    const finish = (outcome: Hop | VaultTransportError): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (outcome instanceof VaultTransportError) reject(outcome);
-      else resolve(outcome);
-    };
-    const fail = (error: VaultTransportError): void => {
-      finish(error);
-      req.destroy();
-    };
-    const onAbort = (): void => fail(new VaultTransportError('ABORT_ERR', 'request to Vault aborted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    req.on('error', (error: Error) => {
-      const code = networkCode(error);
-      finish(new VaultTransportError(code, `request to Vault failed (${code})`));
-    });
-    req.on('response', (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BODY_BYTES) {
-          fail(new VaultTransportError(BAD_RESPONSE, `Vault's answer exceeds ${MAX_BODY_BYTES} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('error', (error: Error) => {
-        const code = networkCode(error);
-        finish(new VaultTransportError(code, `request to Vault failed (${code})`));
-      });
-      res.on('end', () => {
-        const location = res.headers.location;
-        // Vault's answer to a transit call is one chunk: no copy then.
-        const raw = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, size);
-        finish({ statusCode: res.statusCode ?? 0, location, raw });
-      });
-      res.on('close', () => {
-        if (!res.complete) {
-          finish(new VaultTransportError('ECONNRESET', 'request to Vault failed (ECONNRESET)'));
-        }
-      });
-    });
-    req.end(payload);
-  });
+  }
+  try {
+    const response = await connections.poolFor(target.url).exchange(request, deadline, signal);
+    return { statusCode: response.statusCode, location: response.location, raw: response.body };
+  } catch (error) {
+    if (!(error instanceof Http1ExchangeError)) throw error;
+    if (error.code === ABORTED) throw new VaultTransportError(ABORTED, 'request to Vault aborted');
+    if (error.code === TIMED_OUT) throw new VaultTransportError(TIMED_OUT, 'Vault did not answer in time');
+    if (error.code === BODY_TOO_LARGE) {
+      throw new VaultTransportError(BAD_RESPONSE, `Vault's answer exceeds ${MAX_BODY_BYTES} bytes`);
+    }
+    throw new VaultTransportError(error.code, `request to Vault failed (${error.code})`);
+  }
 }
 
 /** The URLs of node-vault's requests, parsed once each (see {@link MAX_CACHED_TARGETS}). */
@@ -243,7 +187,7 @@ class Targets {
 
 /** Sends one node-vault request, following at most {@link MAX_REDIRECTS} safe 307/308 redirects. */
 async function send(
-  agents: TransportAgents,
+  connections: VaultConnections,
   targets: Targets,
   options: TransportRequest,
 ): Promise<TransportResponse> {
@@ -260,7 +204,15 @@ async function send(
   const first = targets.of(options.uri);
   let target = first;
   for (let redirects = 0; ; redirects++) {
-    const hop = await exchange(target, options.method, headers, payload, agents, deadline, options.signal);
+    const hop = await exchange(
+      target,
+      options.method,
+      headers,
+      payload,
+      connections,
+      deadline,
+      options.signal,
+    );
     if ((hop.statusCode === 307 || hop.statusCode === 308) && hop.location !== undefined) {
       const url = target.url;
       let next: URL;
@@ -273,7 +225,7 @@ async function send(
         );
       }
       const refusal =
-        agents.socketPath !== undefined
+        connections.socketPath !== undefined
           ? 'from a unix socket'
           : redirects >= MAX_REDIRECTS
             ? `more than ${MAX_REDIRECTS} times`
@@ -296,11 +248,11 @@ async function send(
 
 /**
  * The `request-promise` hook for node-vault. node-vault's `rpDefaults` (`json`, `strictSSL`, ...) are
- * ignored: bodies are always JSON, and the TLS settings live in the HTTPS agent.
+ * ignored: bodies are always JSON, and the TLS settings live in the connections.
  */
-export function vaultTransport(agents: TransportAgents): RequestPromiseHook {
+export function vaultTransport(connections: VaultConnections): RequestPromiseHook {
   const targets = new Targets();
   return {
-    defaults: () => (options) => send(agents, targets, options),
+    defaults: () => (options) => send(connections, targets, options),
   };
 }

@@ -211,6 +211,8 @@ export interface KubernetesIssuer {
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
+/** Go's net/http gives an answer a Content-Length when the handler wrote at most this much, else chunks it. */
+const GO_BUFFER_BEFORE_CHUNKING = 2048;
 const JSON_HEADERS = { 'cache-control': 'no-store', 'content-type': 'application/json' };
 
 const FAULT_MESSAGES: Record<FaultStatus, (path: string) => string> = {
@@ -430,6 +432,14 @@ class VaultEmulatorServer implements VaultEmulator {
       return;
     }
     const payload = Buffer.from(JSON.stringify(response.body));
+    if (payload.length > GO_BUFFER_BEFORE_CHUNKING) {
+      // Vault writes its JSON without a length, so Go's net/http sends an answer it cannot buffer whole
+      // chunked: one chunk with the body, then the last chunk (a write before end() makes node do that).
+      res.writeHead(response.status, headers);
+      res.write(payload);
+      res.end();
+      return;
+    }
     headers['content-length'] = String(payload.length);
     res.writeHead(response.status, headers);
     res.end(payload);

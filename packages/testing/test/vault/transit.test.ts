@@ -174,6 +174,24 @@ describe('vault emulator: transit', () => {
     assert.deepEqual(errorsOf(unknownKey), ['encryption key not found']);
   });
 
+  it('frames answers as Go does: a Content-Length up to 2048 bytes, chunked past that', async () => {
+    const small = await call(vault, 'POST', 'transit/encrypt/k8s', {
+      token: root,
+      body: { plaintext: b64('a') },
+    });
+    assert.equal(small.headers.get('transfer-encoding'), null);
+    assert.ok(Number(small.headers.get('content-length')) <= 2048);
+    // 40 items of 32 bytes: each ciphertext is about 90 characters, the answer well past 2048 bytes.
+    const batch = await call(vault, 'POST', 'transit/encrypt/k8s', {
+      token: root,
+      body: { batch_input: Array.from({ length: 40 }, () => ({ plaintext: b64('k'.repeat(32)) })) },
+    });
+    assert.equal(batch.status, 200);
+    assert.equal(batch.headers.get('transfer-encoding'), 'chunked');
+    assert.equal(batch.headers.get('content-length'), null);
+    assert.equal((data(batch).batch_results as unknown[]).length, 40);
+  });
+
   it('accepts a context on a non-derived key and ignores it; derived keys need the same context', async () => {
     const withContext = await call(vault, 'POST', 'transit/encrypt/k8s', {
       token: root,
