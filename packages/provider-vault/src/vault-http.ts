@@ -139,10 +139,21 @@ export function toVaultRequestError(error: unknown): VaultRequestError {
     // inside a token file, say). A configuration problem, reported without the value.
     return new VaultRequestError('protocol', error.message, { errorCode: code });
   }
+  if (code.startsWith('HPE_')) {
+    // The answer broke HTTP/1.1's framing (the parser's code says how): a reply, but not one to read.
+    return new VaultRequestError('protocol', `Vault's answer could not be read (${code})`, {
+      errorCode: code,
+    });
+  }
   if (code === REDIRECT_REFUSED || code === BAD_RESPONSE) {
     return new VaultRequestError('protocol', error.message, { errorCode: code });
   }
-  if (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
+  if (
+    TLS_ERROR_CODES.has(code) ||
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
+    code.startsWith('ERR_OSSL')
+  ) {
     return new VaultRequestError('tls', `TLS with Vault failed (${code})`, { errorCode: code });
   }
   return new VaultRequestError('network', `Vault unreachable (${code})`, { errorCode: code });

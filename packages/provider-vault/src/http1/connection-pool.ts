@@ -23,7 +23,7 @@ export const TIMED_OUT = 'ETIMEDOUT';
 /** The caller's signal aborted. */
 export const ABORTED = 'ABORT_ERR';
 
-interface ConnectionPoolOptions {
+export interface ConnectionPoolOptions {
   /** Opens a new connection (TCP, TLS or a unix socket); it may still be connecting when returned. */
   readonly connect: () => Socket;
   /** Connections open at once, busy or idle; further requests wait for one. */
@@ -46,6 +46,7 @@ export interface Http1Request {
 
 interface Waiter {
   readonly start: (socket: Socket) => void;
+  readonly fail: (error: Http1ExchangeError) => void;
 }
 
 /** Listeners an idle connection carries; removed when it is taken for a request. */
@@ -86,7 +87,7 @@ export class ConnectionPool {
       let socket: PooledSocket | undefined;
       let settled = false;
       const parser = new Http1ResponseParser(request.method, this.#options.maxBodyBytes);
-      const waiter: Waiter = { start: (taken) => start(taken) };
+      const waiter: Waiter = { start: (taken) => start(taken), fail: (error) => fail(error) };
       const settle = (outcome: Http1Response | Http1ExchangeError, keep: boolean): void => {
         if (settled) return;
         settled = true;
@@ -149,7 +150,7 @@ export class ConnectionPool {
       signal?.addEventListener('abort', onAbort, { once: true });
       const idle = this.#takeIdle();
       if (idle !== undefined) start(idle);
-      else if (this.#open < this.#options.maxSockets) start(this.#connect());
+      else if (this.#open < this.#options.maxSockets) this.#startOnNewConnection(waiter);
       else this.#waiting.push(waiter);
     });
   }
@@ -161,6 +162,20 @@ export class ConnectionPool {
   close(): void {
     this.#closed = true;
     for (const socket of this.#idle.splice(0)) this.#discard(socket);
+  }
+
+  /** Opens a connection for `waiter`; a connector that throws (TLS settings it cannot use) fails it. */
+  #startOnNewConnection(waiter: Waiter): void {
+    let socket: PooledSocket;
+    try {
+      socket = this.#connect();
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      const text = typeof code === 'string' && code !== '' ? code : 'ERR_CONNECT';
+      waiter.fail(new Http1ExchangeError(text, `connection could not be opened (${text})`));
+      return;
+    }
+    waiter.start(socket);
   }
 
   #connect(): PooledSocket {
@@ -188,12 +203,17 @@ export class ConnectionPool {
   }
 
   #release(socket: PooledSocket): void {
+    if (this.#closed || socket.destroyed) {
+      // A request waiting for a connection gets a new one when this one's close is seen.
+      this.#discard(socket);
+      return;
+    }
     const waiter = this.#waiting.shift();
-    if (waiter !== undefined && !this.#closed) {
+    if (waiter !== undefined) {
       waiter.start(socket);
       return;
     }
-    if (this.#closed || this.#idle.length >= this.#options.maxIdle || socket.destroyed) {
+    if (this.#idle.length >= this.#options.maxIdle) {
       this.#discard(socket);
       return;
     }
@@ -230,7 +250,7 @@ export class ConnectionPool {
   #wakeWaiter(): void {
     if (this.#open >= this.#options.maxSockets) return;
     const waiter = this.#waiting.shift();
-    if (waiter !== undefined) waiter.start(this.#connect());
+    if (waiter !== undefined) this.#startOnNewConnection(waiter);
   }
 }
 

@@ -75,6 +75,7 @@ export class Http1ResponseParser {
   #pending: Buffer = Buffer.alloc(0);
   readonly #body: Buffer[] = [];
   #bodySize = 0;
+  #started = false;
 
   /**
    * @param method the request's method: the answer to a HEAD has no body, whatever its headers say.
@@ -85,15 +86,19 @@ export class Http1ResponseParser {
     this.#maxBodyBytes = maxBodyBytes;
   }
 
-  /** Whether the answer has begun to arrive (a failure before that is the connection's, not the answer's). */
+  /**
+   * Whether any byte of an answer has arrived, an interim 1xx included (a failure before that is the
+   * connection's, not the answer's).
+   */
   get started(): boolean {
-    return this.#state.kind !== 'head' || this.#pending.length > 0;
+    return this.#started;
   }
 
   push(chunk: Buffer): Http1Response | undefined {
     if (this.#state.kind === 'done') {
       throw new Http1ProtocolError('HPE_INVALID_CONSTANT', 'bytes after the answer was read');
     }
+    if (chunk.length > 0) this.#started = true;
     this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
     return this.#advance();
   }
