@@ -83,31 +83,44 @@ export class VaultConnections {
       const port = url.port === '' ? 80 : Number(url.port);
       return () => tuned(netConnect({ host, port }));
     }
-    const tls = this.#tls;
-    const options: ConnectionOptions = {
-      host,
-      port: url.port === '' ? 443 : Number(url.port),
-      // SNI and the name checked: serverName when set, else the host unless it is an address.
-      ...(tls.serverName !== undefined
-        ? { servername: tls.serverName }
-        : isIP(host) === 0
-          ? { servername: host }
-          : {}),
-      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
-      rejectUnauthorized: tls.rejectUnauthorized,
-    };
-    // The pool's last TLS session, offered on its next connection (a resumed handshake, as node:https's
-    // Agent does).
+    const port = url.port === '' ? 443 : Number(url.port);
+    // Read at each connection: a request that waited in a retired pool (see replaceTls) still connects
+    // with the settings in force, never with the certificate they replaced.
+    let settings: VaultTlsSettings | undefined;
+    let options: ConnectionOptions = {};
+    // The last TLS session made with these settings, offered on the next connection (a resumed handshake,
+    // as node:https's Agent does); forgotten when the settings change.
     let session: Buffer | undefined;
     return () => {
+      if (settings !== this.#tls) {
+        settings = this.#tls;
+        options = tlsConnectOptions(host, port, settings);
+        session = undefined;
+      }
+      const made = settings;
       const socket = tlsConnect(session === undefined ? options : { ...options, session });
       socket.on('session', (ticket: Buffer) => {
-        session = ticket;
+        if (made === settings) session = ticket;
       });
       return tuned(socket);
     };
   }
+}
+
+function tlsConnectOptions(host: string, port: number, tls: VaultTlsSettings): ConnectionOptions {
+  return {
+    host,
+    port,
+    // SNI and the name checked: serverName when set, else the host unless it is an address.
+    ...(tls.serverName !== undefined
+      ? { servername: tls.serverName }
+      : isIP(host) === 0
+        ? { servername: host }
+        : {}),
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  };
 }
 
 function tuned<T extends Socket>(socket: T): T {

@@ -583,6 +583,30 @@ describe('ConnectionPool: close() and connectors that throw', () => {
     assert.equal(connects(), 2);
   });
 
+  it('a connector that throws for one queued exchange does not strand the next one', async () => {
+    const { server, port } = await tcpServer();
+    // The first answer closes its connection, so each queued exchange needs a connection of its own.
+    server.respond = (connection, received) => {
+      connection.socket.write(answer(`answer to ${received.path}`, 'Connection: close\r\n'));
+    };
+    let calls = 0;
+    const { pool } = poolOf(
+      () => {
+        calls++;
+        if (calls === 2) throw Object.assign(new Error('unusable settings'), { code: 'ERR_OSSL_TEST' });
+        return connect({ host: '127.0.0.1', port });
+      },
+      { maxSockets: 1 },
+    );
+    const one = pool.exchange(get('/one'), later(), undefined);
+    const two = pool.exchange(get('/two'), later(), undefined);
+    const three = pool.exchange(get('/three'), Date.now() + 5_000, undefined);
+    assert.equal(bodyOf(await one), 'answer to /one');
+    await rejectsWithCode(two, 'ERR_OSSL_TEST');
+    assert.equal(bodyOf(await three), 'answer to /three');
+    assert.equal(calls, 3);
+  });
+
   it('a connector that throws fails the exchange with its code, and leaves no timer behind', async () => {
     // tls.connect with a certificate and a key that do not match throws before any socket exists.
     const certificates = await createTestCertificates();

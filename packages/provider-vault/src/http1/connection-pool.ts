@@ -198,7 +198,7 @@ export class ConnectionPool {
         socket.setTimeout(0);
         return socket;
       }
-      socket.destroy();
+      this.#discard(socket);
     }
   }
 
@@ -248,9 +248,13 @@ export class ConnectionPool {
 
   /** A connection closed: a request waiting for one may open its own now. */
   #wakeWaiter(): void {
-    if (this.#open >= this.#options.maxSockets) return;
-    const waiter = this.#waiting.shift();
-    if (waiter !== undefined) this.#startOnNewConnection(waiter);
+    // A loop: a connector that throws fails its waiter without opening anything, and the next one may
+    // still have its connection.
+    while (this.#open < this.#options.maxSockets) {
+      const waiter = this.#waiting.shift();
+      if (waiter === undefined) return;
+      this.#startOnNewConnection(waiter);
+    }
   }
 }
 
