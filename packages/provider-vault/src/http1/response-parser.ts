@@ -39,9 +39,6 @@ const MAX_CHUNK_LINE_BYTES = 4 * 1024;
 const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A field value: visible ASCII, obs-text, space and tab (RFC 9110 5.5); never CR, LF or NUL. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS = /^\d{1,15}$/;
 const HEX_SIZE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;[^\r\n]*)?$/;
 
@@ -197,7 +194,7 @@ export class Http1ResponseParser {
           const line = this.#line(MAX_HEAD_BYTES, 'HPE_HEADER_OVERFLOW');
           if (line === undefined) return undefined;
           if (line === '') return this.#finish(state.head, state.head.keepAlive);
-          parseField(line); // checked, then dropped: nothing here reads trailers
+          checkField(line, 0, line.length); // checked, then dropped: nothing here reads trailers
           continue;
         }
         case 'until-close': {
@@ -267,11 +264,13 @@ interface ParsedHead {
 }
 
 function parseHead(text: string): ParsedHead {
-  if (text.includes('\n') && /[^\r]\n|^\n/.test(text)) {
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd < 0) lineEnd = text.length;
+  const statusLine = text.slice(0, lineEnd);
+  if (statusLine.includes('\n')) {
     throw new Http1ProtocolError('HPE_LF_EXPECTED', "a bare LF in the answer's head");
   }
-  const lines = text.split('\r\n');
-  const status = STATUS_LINE.exec(lines[0] ?? '');
+  const status = STATUS_LINE.exec(statusLine);
   if (status?.[1] === undefined || status[2] === undefined) {
     throw new Http1ProtocolError('HPE_INVALID_CONSTANT', 'not an HTTP/1.x status line');
   }
@@ -281,10 +280,18 @@ function parseHead(text: string): ParsedHead {
   let connectionKeepAlive = false;
   let transferEncoding: string | undefined;
   let contentLength: number | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const [name, value] = parseField(lines[i] ?? '');
+  for (let start = lineEnd + 2; start < text.length;) {
+    let end = text.indexOf('\r\n', start);
+    if (end < 0) end = text.length;
+    const field = checkField(text, start, end);
+    start = end + 2;
+    // Only the fields read here are cut out of the head; the others are checked and left.
+    const name = FIELDS_READ.has(field.nameEnd - field.nameStart)
+      ? text.slice(field.nameStart, field.nameEnd).toLowerCase()
+      : '';
     switch (name) {
       case 'content-length': {
+        const value = text.slice(field.valueStart, field.valueEnd);
         if (!DIGITS.test(value)) {
           throw new Http1ProtocolError('HPE_INVALID_CONTENT_LENGTH', 'a Content-Length that is not a number');
         }
@@ -295,18 +302,20 @@ function parseHead(text: string): ParsedHead {
         contentLength = length;
         break;
       }
-      case 'transfer-encoding':
+      case 'transfer-encoding': {
+        const value = text.slice(field.valueStart, field.valueEnd);
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
         break;
+      }
       case 'connection':
-        for (const option of value.toLowerCase().split(',')) {
+        for (const option of text.slice(field.valueStart, field.valueEnd).toLowerCase().split(',')) {
           const token = option.trim();
           if (token === 'close') connectionClose = true;
           else if (token === 'keep-alive') connectionKeepAlive = true;
         }
         break;
       case 'location':
-        location = value;
+        location = text.slice(field.valueStart, field.valueEnd);
         break;
       default:
         break;
@@ -338,17 +347,58 @@ function parseHead(text: string): ParsedHead {
   };
 }
 
-/** `name: value` → the lower-cased name and the value without surrounding blanks. */
-function parseField(line: string): readonly [string, string] {
-  const colon = line.indexOf(':');
-  const name = colon < 0 ? '' : line.slice(0, colon);
-  if (!TOKEN.test(name)) {
-    // Also a folded line (obs-fold, starting with a blank), which RFC 9112 lets a client refuse.
+/** The lengths of the names of the fields {@link parseHead} reads (Content-Length, Transfer-Encoding, ...). */
+const FIELDS_READ = new Set(
+  ['content-length', 'transfer-encoding', 'connection', 'location'].map((name) => name.length),
+);
+
+/** The token characters of RFC 9110 5.6.2, by character code. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TOKEN_CHARS[char.charCodeAt(0)] = 1;
+}
+
+interface FieldBounds {
+  readonly nameStart: number;
+  readonly nameEnd: number;
+  /** The value, without the blanks around it. */
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+/**
+ * Checks the field line `text[start, end)` (`name: value`) character by character, as llhttp does, and
+ * gives where its name and value are. A name must be a token (a folded line, starting with a blank, is
+ * not, and RFC 9112 lets a client refuse it); a value holds visible ASCII, obs-text, space and tab
+ * (RFC 9110 5.5), never CR, LF or NUL.
+ */
+function checkField(text: string, start: number, end: number): FieldBounds {
+  let colon = start;
+  for (; colon < end; colon++) {
+    const code = text.charCodeAt(colon);
+    if (code === 0x3a) break;
+    if (code === 0x0a) throw new Http1ProtocolError('HPE_LF_EXPECTED', "a bare LF in the answer's head");
+    if (code >= 128 || TOKEN_CHARS[code] !== 1) {
+      throw new Http1ProtocolError('HPE_INVALID_HEADER_TOKEN', 'a header line that is not `name: value`');
+    }
+  }
+  if (colon === start || colon === end) {
     throw new Http1ProtocolError('HPE_INVALID_HEADER_TOKEN', 'a header line that is not `name: value`');
   }
-  const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, '');
-  if (!FIELD_VALUE.test(value)) {
-    throw new Http1ProtocolError('HPE_INVALID_HEADER_TOKEN', 'a header value with a control character');
+  let valueStart = colon + 1;
+  let valueEnd = end;
+  while (valueStart < valueEnd && isBlank(text.charCodeAt(valueStart))) valueStart++;
+  while (valueEnd > valueStart && isBlank(text.charCodeAt(valueEnd - 1))) valueEnd--;
+  for (let at = valueStart; at < valueEnd; at++) {
+    const code = text.charCodeAt(at);
+    if (code === 0x0a) throw new Http1ProtocolError('HPE_LF_EXPECTED', "a bare LF in the answer's head");
+    if (code === 0x7f || (code < 0x20 && code !== 0x09)) {
+      throw new Http1ProtocolError('HPE_INVALID_HEADER_TOKEN', 'a header value with a control character');
+    }
   }
-  return [name.toLowerCase(), value];
+  return { nameStart: start, nameEnd: colon, valueStart, valueEnd };
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
