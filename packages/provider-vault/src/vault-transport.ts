@@ -4,6 +4,7 @@
 // ({@link VaultConnections}): JSON in and out, a per-call timeout, an AbortSignal that tears the request
 // down, and 307/308 redirects followed only where the token may safely go. Nothing here logs, and no
 // error it makes holds a header, a body or a token.
+import { CodedError } from './http1/coded-error.js';
 import { ABORTED, Http1ExchangeError, TIMED_OUT, type Http1Request } from './http1/connection-pool.js';
 import { requestHead } from './http1/request-head.js';
 import { BODY_TOO_LARGE } from './http1/response-parser.js';
@@ -42,13 +43,8 @@ interface RequestPromiseHook {
  * `ECONNRESET`, `CERT_HAS_EXPIRED`, ...), `ETIMEDOUT` for the call's timeout, `ABORT_ERR` for the
  * caller's signal, or one of this module's `ERR_VAULT_*` codes. The message names no header or body.
  */
-export class VaultTransportError extends Error {
+export class VaultTransportError extends CodedError {
   override readonly name = 'VaultTransportError';
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** A redirect the transport refused to follow (or too many of them). */

@@ -6,16 +6,12 @@
 // transport, without their streams: at one request per call it costs about half the CPU per request, and
 // it is most of the latency a lone call adds (docs/benchmarks.md, "Vault, a lone call").
 import type { Socket } from 'node:net';
+import { CodedError } from './coded-error.js';
 import { Http1ProtocolError, Http1ResponseParser, type Http1Response } from './response-parser.js';
 
 /** Why an exchange failed: `code` is a node network or TLS code, an `HPE_*` parser code, or one of these. */
-export class Http1ExchangeError extends Error {
+export class Http1ExchangeError extends CodedError {
   override readonly name = 'Http1ExchangeError';
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** The exchange's deadline passed. */

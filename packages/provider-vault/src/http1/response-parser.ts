@@ -5,14 +5,11 @@
 // LF, or bytes after the answer all end the connection's reuse or fail the request. The error codes are
 // llhttp's (node:http's parser), so a failure reads the same in the logs as it did through node:http.
 
+import { CodedError } from './coded-error.js';
+
 /** A protocol failure; `code` is the matching llhttp code (`HPE_*`), or {@link BODY_TOO_LARGE}. */
-export class Http1ProtocolError extends Error {
+export class Http1ProtocolError extends CodedError {
   override readonly name = 'Http1ProtocolError';
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** The code of an answer whose body is longer than the parser's limit. */
