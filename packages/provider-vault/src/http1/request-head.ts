@@ -2,9 +2,8 @@
 // (ERR_INVALID_HTTP_TOKEN) and a value may hold no CR, LF, NUL or character past Latin-1
 // (ERR_INVALID_CHAR), so no value can end the head early or smuggle a second request.
 import { Http1ExchangeError } from './connection-pool.js';
+import { isFieldValue, isToken } from './field-syntax.js';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** A request target as URL gives it: printable ASCII, no blank. */
 const REQUEST_TARGET = /^\/[\x21-\x7e]*$/;
 
@@ -21,14 +20,14 @@ interface RequestHeadParts {
 
 /** Serializes the head, or throws an {@link Http1ExchangeError} naming the code but never the value. */
 export function requestHead(parts: RequestHeadParts): string {
-  if (!TOKEN.test(parts.method)) throw new Http1ExchangeError('ERR_INVALID_HTTP_TOKEN', 'a bad method');
+  if (!isToken(parts.method)) throw new Http1ExchangeError('ERR_INVALID_HTTP_TOKEN', 'a bad method');
   if (!REQUEST_TARGET.test(parts.path)) throw new Http1ExchangeError('ERR_INVALID_CHAR', 'a bad path');
-  if (!FIELD_VALUE.test(parts.host)) throw new Http1ExchangeError('ERR_INVALID_CHAR', 'a bad host');
+  if (!isFieldValue(parts.host)) throw new Http1ExchangeError('ERR_INVALID_CHAR', 'a bad host');
   let head = `${parts.method} ${parts.path} HTTP/1.1\r\nHost: ${parts.host}\r\n`;
   for (const name in parts.headers) {
     const value = parts.headers[name] ?? '';
-    if (!TOKEN.test(name)) throw new Http1ExchangeError('ERR_INVALID_HTTP_TOKEN', 'a bad header name');
-    if (!FIELD_VALUE.test(value)) throw new Http1ExchangeError('ERR_INVALID_CHAR', 'a bad header value');
+    if (!isToken(name)) throw new Http1ExchangeError('ERR_INVALID_HTTP_TOKEN', 'a bad header name');
+    if (!isFieldValue(value)) throw new Http1ExchangeError('ERR_INVALID_CHAR', 'a bad header value');
     const lower = name.toLowerCase();
     // These are the connection's to set.
     if (

@@ -6,6 +6,7 @@
 // llhttp's (node:http's parser), so a failure reads the same in the logs as it did through node:http.
 
 import { CodedError } from './coded-error.js';
+import { isFieldValueChar, isTokenChar } from './field-syntax.js';
 
 /** A protocol failure; `code` is the matching llhttp code (`HPE_*`), or {@link BODY_TOO_LARGE}. */
 export class Http1ProtocolError extends CodedError {
@@ -349,12 +350,6 @@ const FIELDS_READ = new Set(
   ['content-length', 'transfer-encoding', 'connection', 'location'].map((name) => name.length),
 );
 
-/** The token characters of RFC 9110 5.6.2, by character code. */
-const TOKEN_CHARS = new Uint8Array(128);
-for (const char of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
-  TOKEN_CHARS[char.charCodeAt(0)] = 1;
-}
-
 interface FieldBounds {
   readonly nameStart: number;
   readonly nameEnd: number;
@@ -375,7 +370,7 @@ function checkField(text: string, start: number, end: number): FieldBounds {
     const code = text.charCodeAt(colon);
     if (code === 0x3a) break;
     if (code === 0x0a) throw new Http1ProtocolError('HPE_LF_EXPECTED', "a bare LF in the answer's head");
-    if (code >= 128 || TOKEN_CHARS[code] !== 1) {
+    if (!isTokenChar(code)) {
       throw new Http1ProtocolError('HPE_INVALID_HEADER_TOKEN', 'a header line that is not `name: value`');
     }
   }
@@ -389,7 +384,7 @@ function checkField(text: string, start: number, end: number): FieldBounds {
   for (let at = valueStart; at < valueEnd; at++) {
     const code = text.charCodeAt(at);
     if (code === 0x0a) throw new Http1ProtocolError('HPE_LF_EXPECTED', "a bare LF in the answer's head");
-    if (code === 0x7f || (code < 0x20 && code !== 0x09)) {
+    if (!isFieldValueChar(code)) {
       throw new Http1ProtocolError('HPE_INVALID_HEADER_TOKEN', 'a header value with a control character');
     }
   }
