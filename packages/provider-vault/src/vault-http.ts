@@ -198,9 +198,9 @@ interface ClientCertificate {
 
 /**
  * Vault over HTTP(S) through node-vault: one client on our own transport ({@link vaultTransport} over
- * {@link VaultConnections}: keep-alive connections, the TLS settings on the https ones), a token per call instead of node-vault's shared `token` field,
- * and failures turned into {@link VaultRequestError}. Each call is bounded by its timeout and torn down
- * when its signal aborts.
+ * {@link VaultConnections}: keep-alive connections, the TLS settings on the https ones), a token per call
+ * instead of node-vault's shared `token` field, and failures turned into {@link VaultRequestError}. Each
+ * call is bounded by its timeout and torn down when its signal aborts.
  */
 export class VaultHttp {
   readonly #client: NodeVaultClient;

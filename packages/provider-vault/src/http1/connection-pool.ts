@@ -130,9 +130,8 @@ export class ConnectionPool {
         if (!settled) onEnd();
       };
       const onError = (error: Error): void => {
-        const code = (error as { code?: unknown }).code;
-        const text = typeof code === 'string' && code !== '' ? code : 'ECONNRESET';
-        fail(new Http1ExchangeError(text, `connection failed (${text})`));
+        const code = codeOf(error, 'ECONNRESET');
+        fail(new Http1ExchangeError(code, `connection failed (${code})`));
       };
       const start = (taken: PooledSocket): void => {
         socket = taken;
@@ -166,9 +165,8 @@ export class ConnectionPool {
     try {
       socket = this.#connect();
     } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      const text = typeof code === 'string' && code !== '' ? code : 'ERR_CONNECT';
-      waiter.fail(new Http1ExchangeError(text, `connection could not be opened (${text})`));
+      const code = codeOf(error, 'ERR_CONNECT');
+      waiter.fail(new Http1ExchangeError(code, `connection could not be opened (${code})`));
       return;
     }
     waiter.start(socket);
@@ -252,6 +250,12 @@ export class ConnectionPool {
       this.#startOnNewConnection(waiter);
     }
   }
+}
+
+/** A node error's `code` (a network, TLS or OpenSSL code), or `fallback` when it has none. */
+function codeOf(error: unknown, fallback: string): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== '' ? code : fallback;
 }
 
 function ignore(): void {

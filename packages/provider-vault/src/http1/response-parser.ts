@@ -130,11 +130,7 @@ export class Http1ResponseParser {
             }
             continue; // an interim answer: the real one follows
           }
-          const head: Head = {
-            statusCode: parsed.statusCode,
-            location: parsed.location,
-            keepAlive: parsed.keepAlive,
-          };
+          const head: Head = parsed;
           if (!this.#expectsBody || parsed.statusCode === 204 || parsed.statusCode === 304) {
             if (parsed.statusCode === 204 && (parsed.chunked || (parsed.contentLength ?? 0) > 0)) {
               throw new Http1ProtocolError('HPE_INVALID_CONSTANT', 'a 204 answer with a body');
